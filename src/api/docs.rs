@@ -1,0 +1,166 @@
+//! The OpenAPI document and the docs page. Paths are collected from the
+//! services the app registers (utoipa-actix-web), so the document lists
+//! exactly the routes that are served; this module adds what is shared:
+//! the security schemes, the tags and the error bodies.
+
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+pub const DOCS_PATH: &str = "/docs";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "sessiond",
+        description = "Session management: Rocket.Chat device management (`/api/v1`), \
+                       admin authenticated sessions (`/api/admin/v1`) and the FairCom-style \
+                       JSON action API (`POST /api`), over one store."
+    ),
+    modifiers(&SecuritySchemes),
+    components(schemas(NotLoggedIn, LoginFailed, SimpleError, RcError, AdminErrorBody, AdminBadRequest)),
+    tags(
+        (name = "accounts", description = "Login, logout, the caller, TOTP enrollment"),
+        (name = "device management", description = "Rocket.Chat /api/v1/sessions/*"),
+        (name = "admin sessions", description = "Admin authenticated sessions, seed 002"),
+        (name = "json action", description = "FairCom-style jsonAction API"),
+        (name = "operations", description = "Health, readiness, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let header = |name: &str, description: &str| {
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                name,
+                description,
+            )))
+        };
+        components.add_security_scheme("user_id", header("X-User-Id", "The userId from login"));
+        components.add_security_scheme(
+            "auth_token",
+            header("X-Auth-Token", "The authToken from login"),
+        );
+        components.add_security_scheme(
+            "two_factor",
+            header("x-2fa-code", "A TOTP or backup code; needed on 2FA routes unless the session passed one recently"),
+        );
+    }
+}
+
+/// 401: missing, unknown, ended or expired credentials.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "error", "message": "You must be logged in to do this."}))]
+pub struct NotLoggedIn {
+    pub status: String,
+    pub message: String,
+}
+
+/// 401 from login: wrong username or password.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"}))]
+pub struct LoginFailed {
+    pub status: String,
+    pub error: String,
+    pub message: String,
+}
+
+/// `{"success": false, "error": "…"}`: 403, 404 and `error-invalid-sort-keys`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"success": false, "error": "Session not found"}))]
+pub struct SimpleError {
+    pub success: bool,
+    pub error: String,
+}
+
+/// Rocket.Chat's error with a type: `"<message> [<errorType>]"`. The one
+/// 400 without a type is `{"success":false,"error":"error-invalid-sort-keys"}`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"success": false, "error": "TOTP Required [totp-required]", "errorType": "totp-required",
+    "details": {"method": "totp", "codeGenerated": false, "availableMethods": ["totp"]}}))]
+pub struct RcError {
+    pub success: bool,
+    pub error: String,
+    #[serde(rename = "errorType")]
+    #[schema(nullable = false, required = false)]
+    pub error_type: Option<String>,
+    /// How to recover, where there is more to say than `error`.
+    #[schema(nullable = false, required = false)]
+    pub message: Option<String>,
+    /// TOTP details, or the offending parameter.
+    #[schema(value_type = Object, nullable = false, required = false)]
+    pub details: Option<serde_json::Value>,
+}
+
+/// A 400 on the admin surface: its own error body, or one of the TOTP
+/// errors every 2FA route shares.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum AdminBadRequest {
+    Admin(AdminErrorBody),
+    TwoFactor(RcError),
+}
+
+/// The admin surface's error body.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"Success": false, "Error": "err_NoActiveSession", "Message": "No active session was found for the provided session ID"}))]
+pub struct AdminErrorBody {
+    #[serde(rename = "Success")]
+    pub success: bool,
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Message")]
+    pub message: String,
+}
+
+/// Serves the document at `/api/openapi.json` and Swagger UI (vendored in
+/// the `utoipa-swagger-ui` crate, nothing fetched) at `/docs/`. Both routes
+/// are added to the document here, as they are registered after the paths
+/// are collected.
+pub fn service(mut api: utoipa::openapi::OpenApi) -> impl actix_web::dev::HttpServiceFactory {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+
+    let page = |summary: &str, content_type: &str| {
+        OperationBuilder::new()
+            .tag("operations")
+            .summary(Some(summary))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description(summary)
+                    .content(content_type, ContentBuilder::new().build())
+                    .build(),
+            )
+            .build()
+    };
+    api.paths.add_path_operation(
+        OPENAPI_PATH,
+        vec![HttpMethod::Get],
+        page("This OpenAPI document", "application/json"),
+    );
+    api.paths.add_path_operation(
+        format!("{DOCS_PATH}/"),
+        vec![HttpMethod::Get],
+        page("The API documentation page", "text/html"),
+    );
+    let json = std::sync::Arc::new(api.to_json().unwrap_or_else(|_| "{}".into()));
+    (
+        actix_web::web::resource(OPENAPI_PATH).route(actix_web::web::get().to(move || {
+            let json = json.clone();
+            async move {
+                actix_web::HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(json.as_str().to_owned())
+            }
+        })),
+        utoipa_swagger_ui::SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}"))
+            .config(utoipa_swagger_ui::Config::from(OPENAPI_PATH)),
+    )
+}

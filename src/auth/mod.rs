@@ -1,0 +1,10 @@
+//! Who is calling: the authenticated caller, their permissions, and the
+//! two-factor guard.
+
+pub mod caller;
+pub mod login;
+pub mod permissions;
+pub mod two_factor;
+
+pub use caller::Caller;
+pub use permissions::Permission;

@@ -1,0 +1,121 @@
+//! The two-factor guard: checks a TOTP or backup code with every rule the
+//! contract sets. State lives in the store, so replay and lockout hold
+//! across instances.
+
+use actix_web::HttpRequest;
+use chrono::NaiveDateTime;
+
+use super::Caller;
+use crate::db::Conn;
+use crate::domain::clock;
+use crate::domain::secret_box::SecretBox;
+use crate::domain::totp::{self, TwoFactorCode};
+use crate::error::{Error, TwoFactorError};
+use crate::startup::AppState;
+use crate::store::failures::{self, Scope};
+use crate::store::sessions;
+use crate::store::users::{self, User};
+
+pub const CODE_HEADER: &str = "x-2fa-code";
+
+/// Failure limits, from the settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_failures: i64,
+    pub window_seconds: i64,
+}
+
+/// Checks `raw_code` for `user` against `sealed_secret` (the user's enabled
+/// secret, or the pending one during enrollment) and the backup codes.
+/// Wrong codes count towards the lockout; a good one clears the count.
+pub fn check_code(
+    conn: &mut Conn,
+    secrets: &SecretBox,
+    limits: Limits,
+    user: &User,
+    raw_code: &str,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
+    let since = clock::plus_seconds(now, -limits.window_seconds);
+    let (failed, oldest) = failures::recent(conn, Scope::TwoFactor, &user.guid, since)?;
+    if failed >= limits.max_failures {
+        let retry_after_seconds = oldest.map_or(limits.window_seconds, |oldest| {
+            clock::unix_seconds(clock::plus_seconds(oldest, limits.window_seconds))
+                - clock::unix_seconds(now)
+        });
+        return Err(Error::TwoFactor(TwoFactorError::MaxAttempts {
+            retry_after_seconds: retry_after_seconds.max(1),
+        }));
+    }
+
+    let accepted = match TwoFactorCode::parse(raw_code) {
+        Some(TwoFactorCode::Totp(code)) => {
+            let secret = user
+                .totp_secret
+                .as_deref()
+                .and_then(|sealed| secrets.open(sealed, &user.guid))
+                .ok_or_else(|| {
+                    Error::Internal("TOTP secret cannot be decrypted with this key".into())
+                })?;
+            match totp::matching_step(&secret, &code, clock::unix_seconds(now)) {
+                Some(step) => users::accept_totp_step(conn, user.id, step)?,
+                None => false,
+            }
+        }
+        Some(TwoFactorCode::Backup(code)) => {
+            let hash = totp::backup_code_hash(&user.guid, &code);
+            users::use_backup_code(conn, user.id, &hash, now)?
+        }
+        None => false,
+    };
+    if accepted {
+        failures::clear(conn, Scope::TwoFactor, &user.guid)?;
+        Ok(())
+    } else {
+        failures::record(conn, Scope::TwoFactor, &user.guid, now)?;
+        Err(Error::TwoFactor(TwoFactorError::Invalid))
+    }
+}
+
+/// The guard for 2FA routes. Run it after authentication, permission and
+/// parameter checks. A session that passed recently is let through for the
+/// configured window ("remember for").
+pub async fn require(state: &AppState, caller: &Caller, req: &HttpRequest) -> Result<(), Error> {
+    let now = clock::now();
+    if caller
+        .session
+        .two_factor_until
+        .is_some_and(|until| until > now)
+    {
+        return Ok(());
+    }
+    if !caller.user.totp_enabled {
+        return Err(Error::TwoFactor(TwoFactorError::Required {
+            enrolled: false,
+        }));
+    }
+    let code = req
+        .headers()
+        .get(CODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(Error::TwoFactor(TwoFactorError::Required {
+            enrolled: true,
+        }))?
+        .to_owned();
+    let secrets = state.secrets.clone();
+    let limits = state.two_factor_limits;
+    let window = state.settings.two_factor_window_seconds;
+    let user = caller.user.clone();
+    let session_id = caller.session.id;
+    state
+        .db
+        .run(move |conn| {
+            let now = clock::now();
+            check_code(conn, &secrets, limits, &user, &code, now)?;
+            sessions::set_two_factor_until(conn, session_id, clock::plus_seconds(now, window))?;
+            Ok(())
+        })
+        .await
+}

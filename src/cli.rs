@@ -1,0 +1,285 @@
+//! The command line: `serve`, `migrate`, `user …`, `sessions …`.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::db;
+use crate::domain::{clock, password, username::Username};
+use crate::startup::{self, Application};
+use crate::store::{self, sessions, users};
+use crate::telemetry;
+
+/// Session-management service: Rocket.Chat device management, admin
+/// authenticated sessions and the JSON action API over one store.
+///
+/// Every option can also be set through the environment variable shown
+/// next to it.
+#[derive(Parser)]
+#[command(name = "sessiond", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (migrates the store first).
+    Serve,
+    /// Bring the store's schema up to date and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect and end sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        username: String,
+        /// The password, or `-` to read it from standard input.
+        #[arg(long)]
+        password: String,
+        /// Display name [default: the username].
+        #[arg(long)]
+        name: Option<String>,
+        /// Give the user the admin role.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    List,
+    /// Set a user's password.
+    Passwd {
+        username: String,
+        /// The password, or `-` to read it from standard input.
+        #[arg(long)]
+        password: String,
+    },
+    /// Set a user's role.
+    SetRole {
+        username: String,
+        #[arg(value_parser = ["admin", "user"])]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SessionsCommand {
+    /// List sessions, newest first.
+    List {
+        /// Only this user's sessions.
+        #[arg(long)]
+        user: Option<String>,
+        /// Include ended and expired sessions.
+        #[arg(long)]
+        all: bool,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// End a session, by its numeric ID or its 17-character sessionId.
+    Revoke { session: String },
+    /// End expired sessions and delete those ended longer ago than the retention.
+    Purge,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.settings.log_format, &cli.settings.log_filter);
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings;
+    match cli.command {
+        Command::Serve => serve(settings),
+        Command::Migrate => {
+            db::run_migrations(&mut db::establish(&settings)?)?;
+            println!("migrations applied to {}", settings.database_url);
+            Ok(())
+        }
+        Command::User(command) => user(&settings, command),
+        Command::Sessions(command) => sessions_command(&settings, command),
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let store = settings.database_url.to_string();
+        let app = Application::build(settings).await?;
+        println!("sessiond listening on {} (store: {store})", app.address());
+        if let Some(path) = &app.created_key_file {
+            println!(
+                "generated the TOTP encryption key in {}; keep it with the store",
+                path.display()
+            );
+        }
+        if let Some(password) = &app.initial_admin_password {
+            println!(
+                "created the first administrator: username `admin`, one-time password {password}"
+            );
+            println!("(shown only now; change it with `sessiond user passwd admin --password -`)");
+        }
+        app.run_until_stopped().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Opens the store for a CLI command, migrating it first.
+fn connect(settings: &Settings) -> anyhow::Result<db::AnyConnection> {
+    let mut conn = db::establish(settings)
+        .with_context(|| format!("connecting to {}", settings.database_url))?;
+    db::run_migrations(&mut conn)?;
+    Ok(conn)
+}
+
+fn read_password(arg: &str) -> anyhow::Result<String> {
+    let password = if arg == "-" {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            eprint!("password: ");
+        }
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        arg.to_owned()
+    };
+    password::check_new(&password).map_err(anyhow::Error::msg)?;
+    Ok(password)
+}
+
+fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
+    let mut conn = connect(settings)?;
+    let now = clock::now();
+    match command {
+        UserCommand::Add {
+            username,
+            password,
+            name,
+            admin,
+        } => {
+            let username = Username::parse(&username).map_err(anyhow::Error::msg)?;
+            let password = read_password(&password)?;
+            let hash = password::hash(&password).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+            let name = name.unwrap_or_else(|| username.as_str().to_owned());
+            let created = users::create(&mut conn, &username, &name, &hash, admin, now);
+            match created {
+                Ok(user) => println!("created user {} (userId {})", user.username, user.guid),
+                Err(e) if store::is_unique_violation(&e) => bail!("user {username} already exists"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        UserCommand::List => {
+            println!(
+                "{:<8} {:<36} {:<24} {:<12} {:<5} NAME",
+                "ID", "USER ID", "USERNAME", "ROLES", "TOTP"
+            );
+            for user in users::list(&mut conn)? {
+                println!(
+                    "{:<8} {:<36} {:<24} {:<12} {:<5} {}",
+                    user.id,
+                    user.guid,
+                    user.username,
+                    user.roles,
+                    if user.totp_enabled { "on" } else { "off" },
+                    user.name
+                );
+            }
+        }
+        UserCommand::Passwd { username, password } => {
+            let password = read_password(&password)?;
+            let hash = password::hash(&password).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+            let key = crate::domain::username::lookup_key(&username);
+            if !users::set_password_hash(&mut conn, &key, &hash, now)? {
+                bail!("no user named {username}");
+            }
+            println!("password changed for {username}");
+        }
+        UserCommand::SetRole { username, role } => {
+            let roles = if role == "admin" {
+                "user,admin"
+            } else {
+                "user"
+            };
+            let key = crate::domain::username::lookup_key(&username);
+            if !users::set_roles(&mut conn, &key, roles, now)? {
+                bail!("no user named {username}");
+            }
+            println!("{username} is now {role}");
+        }
+    }
+    Ok(())
+}
+
+fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Result<()> {
+    let mut conn = connect(settings)?;
+    let now = clock::now();
+    match command {
+        SessionsCommand::List { user, all, limit } => {
+            let key = user.as_deref().map(crate::domain::username::lookup_key);
+            let rows = sessions::list_for_cli(
+                &mut conn,
+                key.as_deref(),
+                all,
+                limit.clamp(1, 100_000),
+                now,
+            )?;
+            println!(
+                "{:<8} {:<17} {:<20} {:<24} {:<15} {:<24} STATE",
+                "ID", "SESSION ID", "USER", "LOGIN AT", "IP", "DEVICE"
+            );
+            for (session, username) in rows {
+                let state = match &session.logout_at {
+                    Some(_) => format!("ended ({})", session.logout_by.as_deref().unwrap_or("?")),
+                    None if session.expires_at <= now => "expired".to_owned(),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:<8} {:<17} {:<20} {:<24} {:<15} {:<24} {state}",
+                    session.id,
+                    session.session_id,
+                    username,
+                    clock::iso_millis(session.login_at),
+                    session.ip,
+                    format!("{} {}", session.device_name, session.os_name).trim(),
+                );
+            }
+        }
+        SessionsCommand::Revoke { session } => {
+            let id = match session.parse::<i64>() {
+                Ok(id) => id,
+                Err(_) => sessions::find_by_session_id(&mut conn, &session)?
+                    .map(|s| s.id)
+                    .with_context(|| format!("no session {session}"))?,
+            };
+            if !sessions::revoke_active(&mut conn, id, "cli", now)? {
+                bail!("no active session with ID {session}");
+            }
+            println!("revoked session {session}");
+        }
+        SessionsCommand::Purge => {
+            let (ended, purged) = startup::sweep(&mut conn, settings)?;
+            println!("ended {ended} expired sessions, purged {purged} old sessions");
+        }
+    }
+    Ok(())
+}

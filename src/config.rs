@@ -1,0 +1,366 @@
+//! One typed `Settings`, read from the environment (or flags) with defaults.
+//!
+//! Every field is a clap argument with an `env` name, so `sessiond --help`
+//! documents each variable and its default in one place.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Clone, Debug, Args)]
+pub struct Settings {
+    /// Store to use: `postgres://user@host/db` or `sqlite://PATH`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://sessiond.db",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: DatabaseUrl,
+
+    /// Address the HTTP server listens on (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "SESSIOND_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+
+    /// HTTP worker threads; 0 means one per core.
+    #[arg(long, env = "SESSIOND_WORKERS", default_value_t = 0, global = true)]
+    pub workers: usize,
+
+    /// Maximum connections in the database pool.
+    #[arg(
+        long,
+        env = "SESSIOND_DB_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_pool_size: u32,
+
+    /// Seconds to wait for a pooled connection before answering 503.
+    #[arg(
+        long,
+        env = "SESSIOND_DB_TIMEOUT_SECONDS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub db_timeout_seconds: u64,
+
+    /// A session ends after this many seconds without a request.
+    #[arg(
+        long,
+        env = "SESSIOND_IDLE_TIMEOUT_SECONDS",
+        default_value_t = 86_400,
+        global = true
+    )]
+    pub idle_timeout_seconds: i64,
+
+    /// A session ends this many seconds after login, however active it is.
+    #[arg(
+        long,
+        env = "SESSIOND_MAX_LIFETIME_SECONDS",
+        default_value_t = 2_592_000,
+        global = true
+    )]
+    pub max_lifetime_seconds: i64,
+
+    /// `last_activity_at` is written at most once per this many seconds per session.
+    #[arg(
+        long,
+        env = "SESSIOND_ACTIVITY_INTERVAL_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub activity_interval_seconds: i64,
+
+    /// After a good 2FA code, the session stays 2FA-authorized this long.
+    #[arg(
+        long,
+        env = "SESSIOND_2FA_WINDOW_SECONDS",
+        default_value_t = 1_800,
+        global = true
+    )]
+    pub two_factor_window_seconds: i64,
+
+    /// Wrong 2FA codes allowed per user within the 2FA failure window.
+    #[arg(
+        long,
+        env = "SESSIOND_2FA_MAX_FAILURES",
+        default_value_t = 5,
+        global = true
+    )]
+    pub two_factor_max_failures: i64,
+
+    /// The window, in seconds, over which wrong 2FA codes are counted.
+    #[arg(
+        long,
+        env = "SESSIOND_2FA_FAILURE_WINDOW_SECONDS",
+        default_value_t = 600,
+        global = true
+    )]
+    pub two_factor_failure_window_seconds: i64,
+
+    /// Failed logins allowed per username within the login failure window.
+    #[arg(
+        long,
+        env = "SESSIOND_LOGIN_MAX_FAILURES_PER_USER",
+        default_value_t = 5,
+        global = true
+    )]
+    pub login_max_failures_per_user: i64,
+
+    /// Failed logins allowed per client IP within the login failure window.
+    #[arg(
+        long,
+        env = "SESSIOND_LOGIN_MAX_FAILURES_PER_IP",
+        default_value_t = 20,
+        global = true
+    )]
+    pub login_max_failures_per_ip: i64,
+
+    /// The window, in seconds, over which failed logins are counted.
+    #[arg(
+        long,
+        env = "SESSIOND_LOGIN_FAILURE_WINDOW_SECONDS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub login_failure_window_seconds: i64,
+
+    /// Comma-separated proxy IPs whose `X-Forwarded-For` is believed.
+    #[arg(
+        long,
+        env = "SESSIOND_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Key that encrypts TOTP secrets at rest: 32 bytes, base64. Overrides the key file.
+    #[arg(
+        long,
+        env = "SESSIOND_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub secret_key: Option<SecretString>,
+
+    /// Where the generated key is kept when SESSIOND_SECRET_KEY is unset
+    /// [default: beside the SQLite file as `<file>.key`, or `./sessiond.key` on Postgres].
+    #[arg(long, env = "SESSIOND_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// Seconds between sweeps that end expired sessions and purge old ones.
+    #[arg(
+        long,
+        env = "SESSIOND_SWEEP_INTERVAL_SECONDS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub sweep_interval_seconds: u64,
+
+    /// Ended sessions are deleted this many seconds after they end.
+    #[arg(
+        long,
+        env = "SESSIOND_RETENTION_SECONDS",
+        default_value_t = 2_592_000,
+        global = true
+    )]
+    pub retention_seconds: i64,
+
+    /// Largest accepted request body in bytes; larger ones get 413.
+    #[arg(
+        long,
+        env = "SESSIOND_MAX_BODY_BYTES",
+        default_value_t = 65_536,
+        global = true
+    )]
+    pub max_body_bytes: usize,
+
+    /// This instance's id, recorded on the sessions it creates [default: random].
+    #[arg(long, env = "SESSIOND_INSTANCE_ID", global = true)]
+    pub instance_id: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "SESSIOND_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in tracing's `EnvFilter` syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    pub log_filter: String,
+}
+
+impl Settings {
+    /// The defaults, ignoring the environment: the base for tests and tools.
+    pub fn defaults() -> Self {
+        use clap::{CommandFactory, FromArgMatches, Parser};
+
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        // The same declarations as the command line, with the environment cut off.
+        let command = Only::command().mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command
+            .try_get_matches_from(["sessiond"])
+            .expect("every setting has a default");
+        Only::from_arg_matches(&matches)
+            .expect("defaults parse")
+            .settings
+    }
+
+    pub fn db_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_timeout_seconds.max(1))
+    }
+
+    /// The file that holds the generated TOTP encryption key.
+    pub fn key_file(&self) -> PathBuf {
+        if let Some(path) = &self.secret_key_file {
+            return path.clone();
+        }
+        match &self.database_url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut name = path.as_os_str().to_owned();
+                name.push(".key");
+                PathBuf::from(name)
+            }
+            DatabaseUrl::Postgres(_) => PathBuf::from("sessiond.key"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which store to open. Parsed from `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(SecretString),
+    Sqlite(PathBuf),
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(SecretString::new(s)))
+        } else if let Some(path) = s.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, as in sqlite://sessiond.db".into());
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else {
+            Err("expected postgres://… or sqlite://PATH".into())
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Prints the store without its password, for logs and banners.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => {
+                let raw = url.expose();
+                // postgres://user:password@host/db → postgres://user:***@host/db
+                match (raw.find("://"), raw.rfind('@')) {
+                    (Some(scheme), Some(at)) if at > scheme => {
+                        let credentials = &raw[scheme + 3..at];
+                        let user = credentials.split(':').next().unwrap_or_default();
+                        let masked = if credentials.contains(':') {
+                            ":***"
+                        } else {
+                            ""
+                        };
+                        write!(f, "{}{user}{masked}{}", &raw[..scheme + 3], &raw[at..])
+                    }
+                    _ => f.write_str(raw),
+                }
+            }
+        }
+    }
+}
+
+/// A string that never prints itself: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretString(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for SecretString {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretString(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_url_prints_without_password() {
+        let url: DatabaseUrl = "postgres://app:hunter2@db:5432/sessiond".parse().unwrap();
+        assert_eq!(url.to_string(), "postgres://app:***@db:5432/sessiond");
+        assert!(!format!("{url:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn sqlite_url_needs_a_path_and_unknown_schemes_are_refused() {
+        assert!("sqlite://".parse::<DatabaseUrl>().is_err());
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+        assert_eq!(
+            "sqlite://a/b.db".parse::<DatabaseUrl>().unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("a/b.db"))
+        );
+    }
+
+    #[test]
+    fn key_file_sits_beside_the_sqlite_file() {
+        let mut settings = Settings::defaults();
+        settings.database_url = "sqlite:///var/lib/sessiond/s.db".parse().unwrap();
+        assert_eq!(
+            settings.key_file(),
+            PathBuf::from("/var/lib/sessiond/s.db.key")
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! sessiond: session management over one store, served as three published APIs.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

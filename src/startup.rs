@@ -1,0 +1,203 @@
+//! `Application::build(settings)`: opens the store, migrates it, binds the
+//! listener and assembles the server. Tests use it exactly as `serve` does.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::api;
+use crate::auth::two_factor;
+use crate::config::{DatabaseUrl, Settings};
+use crate::db::{self, DbPool};
+use crate::domain::secret_box::SecretBox;
+use crate::domain::{clock, password};
+use crate::store::sessions::Lifetime;
+use crate::store::{self, failures, sessions, settings as server_settings};
+use crate::telemetry::{self, Metrics};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: DbPool,
+    pub settings: Arc<Settings>,
+    pub secrets: SecretBox,
+    pub lifetime: Lifetime,
+    pub two_factor_limits: two_factor::Limits,
+    pub instance_id: String,
+}
+
+pub struct Application {
+    port: u16,
+    host: String,
+    server: Server,
+    /// Set when this start created the first administrator.
+    pub initial_admin_password: Option<String>,
+    /// Set when this start generated the key file.
+    pub created_key_file: Option<std::path::PathBuf>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let pool = DbPool::new(&settings);
+        let secrets = load_secret_box(&settings)?;
+        let (box_, created_key_file) = secrets;
+
+        let init_pool = pool.clone();
+        let key_check = box_.key_check().to_owned();
+        let initial_admin_password = init_pool
+            .run(move |conn| -> anyhow::Result<Option<String>> {
+                db::run_migrations(conn).context("running migrations")?;
+                let stored =
+                    server_settings::get_or_insert(conn, server_settings::KEY_CHECK, &key_check)?;
+                anyhow::ensure!(
+                    stored == key_check,
+                    "the secret key does not match the one this store was set up with; \
+                     set SESSIOND_SECRET_KEY (or SESSIOND_SECRET_KEY_FILE) to the original key"
+                );
+                create_first_admin(conn)
+            })
+            .await
+            .with_context(|| format!("preparing the store at {}", settings.database_url))?;
+
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let address = listener.local_addr()?;
+
+        let state = web::Data::new(AppState {
+            db: pool.clone(),
+            lifetime: Lifetime {
+                max_lifetime_seconds: settings.max_lifetime_seconds,
+                activity_interval_seconds: settings.activity_interval_seconds,
+            },
+            two_factor_limits: two_factor::Limits {
+                max_failures: settings.two_factor_max_failures,
+                window_seconds: settings.two_factor_failure_window_seconds,
+            },
+            secrets: box_,
+            instance_id: settings
+                .instance_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            settings: settings.clone(),
+        });
+        let metrics = web::Data::new(Metrics::default());
+        let max_body = settings.max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .into_utoipa_app()
+                .openapi(api::docs::ApiDoc::openapi())
+                .map(|app| {
+                    app.wrap(from_fn(telemetry::observe))
+                        .app_data(state.clone())
+                        .app_data(metrics.clone())
+                })
+                .configure(|cfg| api::configure(cfg, max_body))
+                .openapi_service(api::docs::service)
+                .map(|app| app.configure(api::configure_rest))
+                .into_app()
+        })
+        .shutdown_timeout(30)
+        .listen(listener)?;
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        let server = server.run();
+
+        spawn_sweeper(pool, settings.clone());
+
+        Ok(Application {
+            port: address.port(),
+            host: address.ip().to_string(),
+            server,
+            initial_admin_password,
+            created_key_file,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn address(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn load_secret_box(settings: &Settings) -> anyhow::Result<(SecretBox, Option<std::path::PathBuf>)> {
+    if let Some(key) = &settings.secret_key {
+        return Ok((SecretBox::from_base64(key.expose())?, None));
+    }
+    let path = settings.key_file();
+    let (secret_box, created) = SecretBox::load_or_create(&path)?;
+    if created && matches!(settings.database_url, DatabaseUrl::Postgres(_)) {
+        tracing::warn!(
+            path = %path.display(),
+            "generated a new secret key file; every instance sharing this Postgres store needs the same key (SESSIOND_SECRET_KEY)"
+        );
+    }
+    Ok((secret_box, created.then_some(path)))
+}
+
+/// On a store with no users, creates `admin` with a random password and
+/// returns it, to be printed once.
+fn create_first_admin(conn: &mut db::Conn) -> anyhow::Result<Option<String>> {
+    if store::users::count(conn)? > 0 {
+        return Ok(None);
+    }
+    let password = password::generate();
+    let hash = password::hash(&password).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    let now = clock::now();
+    let admin = crate::domain::username::Username::parse("admin").map_err(anyhow::Error::msg)?;
+    let created = store::users::create(conn, &admin, "Administrator", &hash, true, now);
+    match created {
+        Ok(_) => Ok(Some(password)),
+        // Another instance created it first.
+        Err(e) if store::is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ends expired sessions and purges old rows, forever, every sweep interval.
+fn spawn_sweeper(pool: DbPool, settings: Arc<Settings>) {
+    let interval = Duration::from_secs(settings.sweep_interval_seconds.max(1));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            let settings = settings.clone();
+            let outcome = pool.run(move |conn| sweep(conn, &settings)).await;
+            match outcome {
+                Ok((ended, purged)) if ended + purged > 0 => {
+                    tracing::info!(ended, purged, "session sweep");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "session sweep failed"),
+            }
+        }
+    });
+}
+
+/// One sweep: returns (sessions ended, sessions purged).
+pub fn sweep(conn: &mut db::Conn, settings: &Settings) -> Result<(usize, usize), db::DbError> {
+    let now = clock::now();
+    let ended = sessions::end_expired(conn, now)?;
+    let purged =
+        sessions::purge_ended(conn, clock::plus_seconds(now, -settings.retention_seconds))?;
+    let longest_window = settings
+        .login_failure_window_seconds
+        .max(settings.two_factor_failure_window_seconds);
+    failures::purge(conn, clock::plus_seconds(now, -longest_window))?;
+    Ok((ended, purged))
+}

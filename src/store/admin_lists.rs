@@ -1,0 +1,147 @@
+//! The admin surface's lists: users with active sessions (counted in SQL),
+//! and one user's active sessions.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::{count, sql};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Timestamp};
+
+use crate::db::schema::{sessions, users};
+use crate::db::{Conn, DbResult, IntoDbResult};
+use crate::store::sessions::Session;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserSort {
+    UserName,
+    SessionCount,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSessionCount {
+    pub guid: String,
+    pub username: String,
+    pub roles: String,
+    pub session_count: i64,
+}
+
+/// `EXISTS` an active session of the `users` row of the outer query.
+macro_rules! has_active_session {
+    ($now:expr) => {
+        sql::<Bool>(
+            "EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id \
+             AND s.logout_at IS NULL AND s.expires_at > ",
+        )
+        .bind::<Timestamp, _>($now)
+        .sql(")")
+    };
+}
+
+/// The number of active sessions of the `users` row of the outer query,
+/// counted from the `(user_id, expires_at)` partial index.
+macro_rules! active_session_count {
+    ($now:expr) => {
+        sql::<BigInt>(
+            "(SELECT COUNT(*) FROM sessions s WHERE s.user_id = users.id \
+             AND s.logout_at IS NULL AND s.expires_at > ",
+        )
+        .bind::<Timestamp, _>($now)
+        .sql(")")
+    };
+}
+
+/// Users with at least one active session, one row each, and how many such
+/// users there are. Sorted by name, it walks the users in order and counts
+/// only the page's sessions; sorted by count, every active session is
+/// grouped.
+pub fn users_with_active_sessions(
+    conn: &mut Conn,
+    sort: UserSort,
+    order: Order,
+    offset: i64,
+    limit: i64,
+    now: NaiveDateTime,
+) -> DbResult<(Vec<UserSessionCount>, i64)> {
+    let total: i64 = users::table
+        .filter(has_active_session!(now))
+        .count()
+        .get_result(conn)
+        .db()?;
+    let rows: Vec<(String, String, String, i64)> = match sort {
+        UserSort::UserName => {
+            let query = users::table
+                .filter(has_active_session!(now))
+                .select((
+                    users::guid,
+                    users::username,
+                    users::roles,
+                    active_session_count!(now),
+                ))
+                .into_boxed();
+            let query = match order {
+                Order::Asc => query.order_by((users::username_key.asc(), users::id.asc())),
+                Order::Desc => query.order_by((users::username_key.desc(), users::id.desc())),
+            };
+            query.offset(offset).limit(limit).load(conn).db()?
+        }
+        UserSort::SessionCount => {
+            let query = sessions::table
+                .inner_join(users::table)
+                .filter(sessions::logout_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .group_by(users::id)
+                .select((
+                    users::guid,
+                    users::username,
+                    users::roles,
+                    count(sessions::id),
+                ))
+                .into_boxed();
+            let query = match order {
+                Order::Asc => query.order_by((count(sessions::id).asc(), users::id.asc())),
+                Order::Desc => query.order_by((count(sessions::id).desc(), users::id.desc())),
+            };
+            query.offset(offset).limit(limit).load(conn).db()?
+        }
+    };
+    let rows = rows
+        .into_iter()
+        .map(|(guid, username, roles, session_count)| UserSessionCount {
+            guid,
+            username,
+            roles,
+            session_count,
+        })
+        .collect();
+    Ok((rows, total))
+}
+
+/// A user's active sessions, newest first, and how many there are.
+pub fn active_sessions_of_user(
+    conn: &mut Conn,
+    user_id: i64,
+    offset: i64,
+    limit: i64,
+    now: NaiveDateTime,
+) -> DbResult<(Vec<Session>, i64)> {
+    let active = || {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::logout_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+    };
+    let total: i64 = active().count().get_result(conn).db()?;
+    let rows = active()
+        .order_by((sessions::login_at.desc(), sessions::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(Session::as_select())
+        .load(conn)
+        .db()?;
+    Ok((rows, total))
+}

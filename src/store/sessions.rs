@@ -1,0 +1,341 @@
+//! `sessions`: every login on every surface is one row here.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{sessions, users};
+use crate::db::{Conn, DbResult, IntoDbResult};
+use crate::domain::clock;
+use crate::domain::token::TokenHash;
+use crate::store::users::User;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: i64,
+    pub session_id: String,
+    pub user_id: i64,
+    pub token_hash: String,
+    pub token_hint: String,
+    pub description: String,
+    pub device_type: String,
+    pub device_name: String,
+    pub device_version: String,
+    pub device_long_version: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub device_category: String,
+    pub ip: String,
+    pub host: String,
+    pub instance_id: String,
+    pub login_at: NaiveDateTime,
+    pub last_activity_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub idle_timeout_seconds: i64,
+    pub permanent: bool,
+    pub logout_at: Option<NaiveDateTime>,
+    pub logout_by: Option<String>,
+    pub two_factor_until: Option<NaiveDateTime>,
+    pub search_term: String,
+    pub api_defaults: String,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Session {
+    pub fn is_active(&self, now: NaiveDateTime) -> bool {
+        self.logout_at.is_none() && self.expires_at > now
+    }
+}
+
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = sessions, treat_none_as_default_value = false)]
+pub struct NewSession {
+    pub session_id: String,
+    pub user_id: i64,
+    pub token_hash: String,
+    pub token_hint: String,
+    pub description: String,
+    pub device_type: String,
+    pub device_name: String,
+    pub device_version: String,
+    pub device_long_version: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub device_category: String,
+    pub ip: String,
+    pub host: String,
+    pub instance_id: String,
+    pub login_at: NaiveDateTime,
+    pub last_activity_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub idle_timeout_seconds: i64,
+    pub permanent: bool,
+    pub two_factor_until: Option<NaiveDateTime>,
+    pub search_term: String,
+    pub api_defaults: String,
+    pub updated_at: NaiveDateTime,
+}
+
+/// How long sessions live, from the settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetime {
+    pub max_lifetime_seconds: i64,
+    pub activity_interval_seconds: i64,
+}
+
+impl Lifetime {
+    /// When a session with this idle timeout, last seen at `last_activity`,
+    /// expires: the earlier of its idle and absolute limits. An idle timeout
+    /// of 0 means only the absolute limit applies.
+    pub fn expiry(
+        &self,
+        permanent: bool,
+        login_at: NaiveDateTime,
+        last_activity: NaiveDateTime,
+        idle_timeout_seconds: i64,
+    ) -> NaiveDateTime {
+        if permanent {
+            return clock::far_future();
+        }
+        let absolute = clock::plus_seconds(login_at, self.max_lifetime_seconds);
+        if idle_timeout_seconds <= 0 {
+            return absolute;
+        }
+        absolute.min(clock::plus_seconds(last_activity, idle_timeout_seconds))
+    }
+}
+
+pub fn insert(conn: &mut Conn, new: &NewSession) -> DbResult<Session> {
+    diesel::insert_into(sessions::table)
+        .values(new)
+        .execute(conn)
+        .db()?;
+    sessions::table
+        .filter(sessions::token_hash.eq(&new.token_hash))
+        .select(Session::as_select())
+        .first(conn)
+        .db()
+}
+
+/// The active session behind a token, with its user, if the token belongs to
+/// the user with guid `user_guid`.
+pub fn authenticate(
+    conn: &mut Conn,
+    user_guid: &str,
+    token_hash: &TokenHash,
+    now: NaiveDateTime,
+) -> DbResult<Option<(Session, User)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(token_hash.as_str()))
+        .filter(users::guid.eq(user_guid))
+        .filter(users::active.eq(true))
+        .filter(sessions::logout_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select((Session::as_select(), User::as_select()))
+        .first(conn)
+        .optional()
+        .db()
+}
+
+/// The active session behind a token, whoever owns it.
+pub fn find_active_by_token(
+    conn: &mut Conn,
+    token_hash: &TokenHash,
+    now: NaiveDateTime,
+) -> DbResult<Option<(Session, User)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(token_hash.as_str()))
+        .filter(users::active.eq(true))
+        .filter(sessions::logout_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select((Session::as_select(), User::as_select()))
+        .first(conn)
+        .optional()
+        .db()
+}
+
+/// Records activity, at most once per `activity_interval_seconds`, and moves
+/// the idle expiry forward. The compare on `last_activity_at` makes
+/// concurrent requests write once; the `logout_at` filter keeps an ended
+/// session ended.
+pub fn touch(
+    conn: &mut Conn,
+    session: &Session,
+    lifetime: &Lifetime,
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    let due = clock::plus_seconds(session.last_activity_at, lifetime.activity_interval_seconds);
+    if now < due {
+        return Ok(());
+    }
+    let expires_at = lifetime.expiry(
+        session.permanent,
+        session.login_at,
+        now,
+        session.idle_timeout_seconds,
+    );
+    diesel::update(
+        sessions::table
+            .find(session.id)
+            .filter(sessions::last_activity_at.eq(session.last_activity_at))
+            .filter(sessions::logout_at.is_null()),
+    )
+    .set((
+        sessions::last_activity_at.eq(now),
+        sessions::expires_at.eq(expires_at),
+        sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .db()?;
+    Ok(())
+}
+
+/// Ends one session. True if this call ended it, false if it had already ended.
+pub fn end(conn: &mut Conn, id: i64, by: &str, now: NaiveDateTime) -> DbResult<bool> {
+    let updated = diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::logout_at.is_null()),
+    )
+    .set((
+        sessions::logout_at.eq(now),
+        sessions::logout_by.eq(by),
+        sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .db()?;
+    Ok(updated == 1)
+}
+
+/// Ends one *active* session by its numeric id. False when there is no
+/// active session with that id. The admin API and the CLI both revoke here.
+pub fn revoke_active(conn: &mut Conn, id: i64, by: &str, now: NaiveDateTime) -> DbResult<bool> {
+    let updated = diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::logout_at.is_null())
+            .filter(sessions::expires_at.gt(now)),
+    )
+    .set((
+        sessions::logout_at.eq(now),
+        sessions::logout_by.eq(by),
+        sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .db()?;
+    Ok(updated == 1)
+}
+
+pub fn find_by_session_id(conn: &mut Conn, session_id: &str) -> DbResult<Option<Session>> {
+    sessions::table
+        .filter(sessions::session_id.eq(session_id))
+        .select(Session::as_select())
+        .first(conn)
+        .optional()
+        .db()
+}
+
+pub fn set_two_factor_until(conn: &mut Conn, id: i64, until: NaiveDateTime) -> DbResult<()> {
+    diesel::update(sessions::table.find(id))
+        .set(sessions::two_factor_until.eq(until))
+        .execute(conn)
+        .db()?;
+    Ok(())
+}
+
+/// Marks sessions whose expiry has passed as ended, at their expiry time.
+pub fn end_expired(conn: &mut Conn, now: NaiveDateTime) -> DbResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::logout_at.is_null())
+            .filter(sessions::expires_at.le(now)),
+    )
+    .set((
+        sessions::logout_at.eq(sessions::expires_at.nullable()),
+        sessions::logout_by.eq("expired"),
+        sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .db()
+}
+
+/// Deletes sessions that ended before `before`.
+pub fn purge_ended(conn: &mut Conn, before: NaiveDateTime) -> DbResult<usize> {
+    diesel::delete(
+        sessions::table
+            .filter(sessions::logout_at.is_not_null())
+            .filter(sessions::logout_at.lt(before)),
+    )
+    .execute(conn)
+    .db()
+}
+
+/// Sessions for the CLI listing, newest first, with their usernames.
+pub fn list_for_cli(
+    conn: &mut Conn,
+    username_key: Option<&str>,
+    include_ended: bool,
+    limit: i64,
+    now: NaiveDateTime,
+) -> DbResult<Vec<(Session, String)>> {
+    let mut query = sessions::table
+        .inner_join(users::table)
+        .select((Session::as_select(), users::username))
+        .order((sessions::login_at.desc(), sessions::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(key) = username_key {
+        query = query.filter(users::username_key.eq(key.to_owned()));
+    }
+    if !include_ended {
+        query = query
+            .filter(sessions::logout_at.is_null())
+            .filter(sessions::expires_at.gt(now));
+    }
+    query.load(conn).db()
+}
+
+/// A session with the roles of its owner, for `info` and `info.admin`.
+pub fn find_with_owner(
+    conn: &mut Conn,
+    session_id: &str,
+    owner: Option<i64>,
+) -> DbResult<Option<(Session, User)>> {
+    let mut query = sessions::table
+        .inner_join(users::table)
+        .filter(sessions::session_id.eq(session_id.to_owned()))
+        .select((Session::as_select(), User::as_select()))
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(sessions::user_id.eq(owner));
+    }
+    query.first(conn).optional().db()
+}
+
+/// Ends every active session of a user except `keep`; returns how many ended.
+pub fn end_all_for_user(
+    conn: &mut Conn,
+    user_id: i64,
+    keep: Option<i64>,
+    by: &str,
+    now: NaiveDateTime,
+) -> DbResult<usize> {
+    let mut query = diesel::update(sessions::table)
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::logout_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .into_boxed();
+    if let Some(keep) = keep {
+        query = query.filter(sessions::id.ne(keep));
+    }
+    query
+        .set((
+            sessions::logout_at.eq(now),
+            sessions::logout_by.eq(by),
+            sessions::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .db()
+}

@@ -1,0 +1,264 @@
+//! `users`: accounts, roles, and the TOTP state shared by every instance.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{backup_codes, users};
+use crate::db::{Conn, DbResult, IntoDbResult};
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub guid: String,
+    pub username: String,
+    pub name: String,
+    pub password_hash: String,
+    pub roles: String,
+    pub active: bool,
+    pub totp_secret: Option<String>,
+    pub totp_enabled: bool,
+    pub totp_last_step: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl User {
+    pub fn role_list(&self) -> Vec<&str> {
+        self.roles.split(',').filter(|r| !r.is_empty()).collect()
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role_list().contains(&"admin")
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
+pub struct NewUser<'a> {
+    pub guid: &'a str,
+    pub username: &'a str,
+    pub username_key: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub roles: &'a str,
+    pub active: bool,
+    pub totp_enabled: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Inserts a user; a taken username is a unique violation (see `store::is_unique_violation`).
+pub fn insert(conn: &mut Conn, new: &NewUser<'_>) -> DbResult<User> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .execute(conn)
+        .db()?;
+    users::table
+        .filter(users::guid.eq(new.guid))
+        .select(User::as_select())
+        .first(conn)
+        .db()
+}
+
+pub fn find_by_username_key(conn: &mut Conn, key: &str) -> DbResult<Option<User>> {
+    users::table
+        .filter(users::username_key.eq(key))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+        .db()
+}
+
+pub fn find_by_guid(conn: &mut Conn, guid: &str) -> DbResult<Option<User>> {
+    users::table
+        .filter(users::guid.eq(guid))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+        .db()
+}
+
+pub fn find_by_id(conn: &mut Conn, id: i64) -> DbResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+        .db()
+}
+
+pub fn list(conn: &mut Conn) -> DbResult<Vec<User>> {
+    users::table
+        .order(users::username_key.asc())
+        .select(User::as_select())
+        .load(conn)
+        .db()
+}
+
+pub fn count(conn: &mut Conn) -> DbResult<i64> {
+    users::table.count().get_result(conn).db()
+}
+
+/// Returns whether a user with that key existed.
+pub fn set_password_hash(
+    conn: &mut Conn,
+    key: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> DbResult<bool> {
+    let updated = diesel::update(users::table.filter(users::username_key.eq(key)))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .execute(conn)
+        .db()?;
+    Ok(updated == 1)
+}
+
+/// Returns whether a user with that key existed.
+pub fn set_roles(conn: &mut Conn, key: &str, roles: &str, now: NaiveDateTime) -> DbResult<bool> {
+    let updated = diesel::update(users::table.filter(users::username_key.eq(key)))
+        .set((users::roles.eq(roles), users::updated_at.eq(now)))
+        .execute(conn)
+        .db()?;
+    Ok(updated == 1)
+}
+
+/// Stores a new, not yet confirmed TOTP secret. Refused (false) once TOTP is enabled.
+pub fn set_pending_totp(
+    conn: &mut Conn,
+    user_id: i64,
+    sealed_secret: &str,
+    now: NaiveDateTime,
+) -> DbResult<bool> {
+    let updated = diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::totp_enabled.eq(false)),
+    )
+    .set((
+        users::totp_secret.eq(sealed_secret),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .db()?;
+    Ok(updated == 1)
+}
+
+/// Accepts TOTP time step `step` for the user unless it, or a later one, was
+/// accepted before. One atomic statement, so a code is good once across
+/// every instance.
+pub fn accept_totp_step(conn: &mut Conn, user_id: i64, step: i64) -> DbResult<bool> {
+    let updated = diesel::update(
+        users::table.find(user_id).filter(
+            users::totp_last_step
+                .is_null()
+                .or(users::totp_last_step.lt(step)),
+        ),
+    )
+    .set(users::totp_last_step.eq(step))
+    .execute(conn)
+    .db()?;
+    Ok(updated == 1)
+}
+
+/// Turns TOTP on and replaces the backup codes, in one transaction.
+pub fn enable_totp(
+    conn: &mut Conn,
+    user_id: i64,
+    code_hashes: &[String],
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    conn.transaction(|conn| {
+        // The write comes first so SQLite takes its write lock at once.
+        diesel::update(users::table.find(user_id))
+            .set((users::totp_enabled.eq(true), users::updated_at.eq(now)))
+            .execute(conn)?;
+        diesel::delete(backup_codes::table.filter(backup_codes::user_id.eq(user_id)))
+            .execute(conn)?;
+        // Row by row: the connection enum has no multi-row insert, and there are ten.
+        for hash in code_hashes {
+            diesel::insert_into(backup_codes::table)
+                .values((
+                    backup_codes::user_id.eq(user_id),
+                    backup_codes::code_hash.eq(hash),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+    .db()
+}
+
+/// Turns TOTP off and forgets the secret and backup codes.
+pub fn disable_totp(conn: &mut Conn, user_id: i64, now: NaiveDateTime) -> DbResult<()> {
+    conn.transaction(|conn| {
+        diesel::update(users::table.find(user_id))
+            .set((
+                users::totp_enabled.eq(false),
+                users::totp_secret.eq(None::<String>),
+                users::totp_last_step.eq(None::<i64>),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        diesel::delete(backup_codes::table.filter(backup_codes::user_id.eq(user_id)))
+            .execute(conn)?;
+        Ok(())
+    })
+    .db()
+}
+
+/// Marks a backup code used; true only for the first use of a valid code.
+pub fn use_backup_code(
+    conn: &mut Conn,
+    user_id: i64,
+    code_hash: &str,
+    now: NaiveDateTime,
+) -> DbResult<bool> {
+    let updated = diesel::update(
+        backup_codes::table
+            .filter(backup_codes::user_id.eq(user_id))
+            .filter(backup_codes::code_hash.eq(code_hash))
+            .filter(backup_codes::used_at.is_null()),
+    )
+    .set(backup_codes::used_at.eq(now))
+    .execute(conn)
+    .db()?;
+    Ok(updated == 1)
+}
+
+/// How many unused backup codes the user has left.
+pub fn backup_codes_left(conn: &mut Conn, user_id: i64) -> DbResult<i64> {
+    backup_codes::table
+        .filter(backup_codes::user_id.eq(user_id))
+        .filter(backup_codes::used_at.is_null())
+        .count()
+        .get_result(conn)
+        .db()
+}
+
+/// Creates a user with an already hashed password. Admins get both roles.
+pub fn create(
+    conn: &mut Conn,
+    username: &crate::domain::username::Username,
+    name: &str,
+    password_hash: &str,
+    admin: bool,
+    now: NaiveDateTime,
+) -> DbResult<User> {
+    let guid = uuid::Uuid::new_v4().to_string();
+    insert(
+        conn,
+        &NewUser {
+            guid: &guid,
+            username: username.as_str(),
+            username_key: username.key(),
+            name,
+            password_hash,
+            roles: if admin { "user,admin" } else { "user" },
+            active: true,
+            totp_enabled: false,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+}

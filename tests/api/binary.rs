@@ -1,0 +1,353 @@
+//! The real `sessiond` binary: `serve` as a user starts it, its logs, its
+//! shutdown, and the CLI commands.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    body, current_code, raw_database_url, spawn_app, test_settings, Session, Store,
+};
+use crate::on_both_stores;
+
+const TEST_KEY: &str = "c2Vzc2lvbmQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=";
+
+fn sessiond(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sessiond"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("SESSIOND_SECRET_KEY", TEST_KEY);
+    command
+}
+
+/// Runs a CLI command to completion: (success, stdout, stderr).
+fn run(database_url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = sessiond(database_url)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sessiond");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+struct Served {
+    child: Child,
+    address: String,
+    admin_password: String,
+    stdout_rest: mpsc::Receiver<String>,
+}
+
+/// Starts `sessiond serve` on port 0 and reads its banner.
+fn serve(database_url: &str) -> Served {
+    let mut child = sessiond(database_url)
+        .arg("serve")
+        .env("SESSIOND_BIND", "127.0.0.1:0")
+        .env("SESSIOND_WORKERS", "1")
+        .env("SESSIOND_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sessiond serve");
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut address = None;
+    let mut admin_password = None;
+    while address.is_none() || admin_password.is_none() {
+        let line = received
+            .recv_timeout(Duration::from_secs(30))
+            .expect("sessiond printed its banner");
+        if let Some(rest) = line.strip_prefix("sessiond listening on ") {
+            address = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some((_, password)) = line.split_once("one-time password ") {
+            admin_password = Some(password.trim().to_owned());
+        }
+    }
+    Served {
+        child,
+        address: address.unwrap(),
+        admin_password: admin_password.unwrap(),
+        stdout_rest: received,
+    }
+}
+
+/// Sends SIGTERM and waits; returns (exit success, stderr).
+fn stop(mut served: Served) -> (bool, String) {
+    let pid = served.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut stderr = String::new();
+    served
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = served.child.wait().unwrap();
+    (status.success(), stderr)
+}
+
+/// Every string in a JSON log line except the timestamp and request id.
+fn strings(value: &Value, key: &str, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) if key != "timestamp" && key != "request_id" => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, key, out)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| strings(v, k, out)),
+        _ => {}
+    }
+}
+
+on_both_stores!(
+    serve_logs_no_secret_and_stops_gracefully,
+    the_cli_manages_users_and_sessions
+);
+
+async fn serve_logs_no_secret_and_stops_gracefully(store: Store) {
+    let (settings, _database) = test_settings(store);
+    let url = raw_database_url(&settings);
+    let served = serve(&url);
+    let client = reqwest::Client::new();
+    let address = served.address.clone();
+    let post = |path: &str, body: Value, session: Option<&Session>| {
+        let mut request = client.post(format!("{address}{path}")).json(&body);
+        if let Some(session) = session {
+            request = request.headers(session.headers());
+        }
+        request.send()
+    };
+    let mut secrets = vec![served.admin_password.clone()];
+
+    let (_, login) = body(
+        post(
+            "/api/v1/login",
+            json!({"user": "admin", "password": served.admin_password}),
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let admin = Session {
+        user_id: login["data"]["userId"].as_str().unwrap().to_owned(),
+        token: login["data"]["authToken"].as_str().unwrap().to_owned(),
+    };
+    secrets.push(admin.token.clone());
+    let (_, enrollment) = body(
+        post("/api/v1/users.2fa.enableTOTP", json!({}), Some(&admin))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let secret_base32 = enrollment["secret"].as_str().unwrap().to_owned();
+    secrets.push(secret_base32.clone());
+    let secret = totp_rs::Secret::Encoded(secret_base32).to_bytes().unwrap();
+    let code = current_code(&secret, 0);
+    secrets.push(code.clone());
+    let (status, confirmed) = body(
+        post(
+            "/api/v1/users.2fa.validateTempToken",
+            json!({"code": code}),
+            Some(&admin),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let backup: Vec<String> = confirmed["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    secrets.extend(backup.iter().cloned());
+    let second_code = current_code(&secret, 1);
+    secrets.push(second_code.clone());
+    let (status, relogin) = body(
+        post(
+            "/api/v1/login",
+            json!({"user": "admin", "password": served.admin_password, "code": second_code}),
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    secrets.push(relogin["data"]["authToken"].as_str().unwrap().to_owned());
+    let (status, _) = body(
+        post(
+            "/api/v1/login",
+            json!({"user": "admin", "password": served.admin_password, "code": backup[0]}),
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let wrong_password = "definitely-wrong-password";
+    secrets.push(wrong_password.to_owned());
+    post(
+        "/api/v1/login",
+        json!({"user": "admin", "password": wrong_password}),
+        None,
+    )
+    .await
+    .unwrap();
+    let me = client
+        .get(format!("{address}/api/v1/me"))
+        .headers(admin.headers())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    post("/api/v1/logout", json!({}), Some(&admin))
+        .await
+        .unwrap();
+
+    let rest: Vec<String> = served.stdout_rest.try_iter().collect();
+    let (exited_cleanly, stderr) = stop(served);
+
+    assert!(exited_cleanly, "SIGTERM ends the process with success");
+    let records: Vec<Value> = stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"))
+        })
+        .collect();
+    let finished: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["message"] == "request finished")
+        .collect();
+    assert!(finished.len() >= 8, "every request is logged: {stderr}");
+    assert!(
+        finished.iter().all(|r| r["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)),
+        "each carries its request id"
+    );
+    let mut logged = Vec::new();
+    for record in &records {
+        strings(record, "", &mut logged);
+    }
+    logged.extend(rest);
+    for secret in &secrets {
+        let leaks: Vec<&String> = logged
+            .iter()
+            .filter(|s| s.contains(secret.as_str()))
+            .collect();
+        assert!(leaks.is_empty(), "a secret reached the logs: {leaks:?}");
+    }
+}
+
+async fn the_cli_manages_users_and_sessions(store: Store) {
+    let app = spawn_app(store).await;
+    let url = app.database_url.clone();
+
+    let (ok, out, _) = run(
+        &url,
+        &[
+            "user",
+            "add",
+            "bob",
+            "--password",
+            "bob-password-1",
+            "--name",
+            "Bob",
+        ],
+        None,
+    );
+    assert!(ok, "user add: {out}");
+    assert!(out.contains("created user bob"));
+    let (ok, _, err) = run(
+        &url,
+        &["user", "add", "BOB", "--password", "bob-password-1"],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("already exists"), "{err}");
+    let (ok, _, err) = run(&url, &["user", "add", "carol", "--password", "short"], None);
+    assert!(!ok);
+    assert!(err.contains("at least 8"), "{err}");
+    let (ok, out, _) = run(&url, &["user", "list"], None);
+    assert!(ok);
+    assert!(out.contains("bob") && out.contains("admin"), "{out}");
+
+    let (ok, out, _) = run(
+        &url,
+        &["user", "passwd", "bob", "--password", "-"],
+        Some("bob-password-2\n"),
+    );
+    assert!(ok, "{out}");
+    assert_eq!(app.login_raw("bob", "bob-password-1").await.status(), 401);
+    let bob = app.login("bob", "bob-password-2").await;
+
+    let (ok, _, _) = run(&url, &["user", "set-role", "bob", "admin"], None);
+    assert!(ok);
+    let (_, me) = body(app.get_as("/api/v1/me", &bob).await).await;
+    assert_eq!(me["roles"], json!(["user", "admin"]));
+
+    let (ok, out, _) = run(&url, &["sessions", "list", "--user", "bob"], None);
+    assert!(ok);
+    let row = out
+        .lines()
+        .find(|l| l.contains("bob"))
+        .expect("bob's session listed");
+    let id = row.split_whitespace().next().unwrap().to_owned();
+    assert!(row.contains("active"), "{row}");
+    let (ok, out, err) = run(&url, &["sessions", "revoke", &id], None);
+    assert!(ok, "{out} {err}");
+    assert_eq!(
+        app.get_as("/api/v1/me", &bob).await.status(),
+        401,
+        "revoked from the CLI"
+    );
+    let (ok, _, err) = run(&url, &["sessions", "revoke", &id], None);
+    assert!(!ok, "a second revoke finds no active session");
+    assert!(err.contains("no active session"), "{err}");
+    let (ok, out, _) = run(&url, &["sessions", "list", "--all"], None);
+    assert!(ok);
+    assert!(out.contains("ended (cli)"), "{out}");
+
+    let (ok, out, _) = run(&url, &["sessions", "purge"], None);
+    assert!(ok);
+    assert!(
+        out.contains("purged 0"),
+        "recently ended sessions are kept for the retention: {out}"
+    );
+    let (ok, out, _) = run(&url, &["migrate"], None);
+    assert!(ok, "{out}");
+}

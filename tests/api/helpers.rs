@@ -1,0 +1,495 @@
+//! Spawns the real `Application` on port 0 with a database of its own: a
+//! fresh SQLite file, or a fresh Postgres database cloned from a migrated
+//! template. Postgres must be reachable; if it is not, the test fails.
+
+use std::sync::OnceLock;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use sessiond::config::Settings;
+use sessiond::db::{AnyConnection, DbPool};
+use sessiond::domain::{clock, password, username::Username};
+use sessiond::startup::Application;
+use sessiond::store::users;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one async test body against each store, as two tests named
+/// `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Store::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Store::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+pub const USER_PASSWORD: &str = "correct horse battery";
+pub const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/113.0.0.0 Safari/537.36";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: DbPool,
+    pub admin_password: String,
+    /// The store's URL, for running the real binary against it.
+    pub database_url: String,
+    database: TestDatabase,
+}
+
+pub enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { name: String },
+}
+
+/// Where the Postgres half of the suite connects (the `postgres` maintenance database).
+pub fn postgres_admin_url() -> String {
+    std::env::var("SESSIOND_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn postgres_url(database: &str) -> String {
+    let admin = postgres_admin_url();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    format!("{base}/{database}")
+}
+
+fn admin_connection() -> PgConnection {
+    let url = postgres_admin_url();
+    PgConnection::establish(&url).unwrap_or_else(|e| {
+        panic!(
+            "the Postgres half of the suite needs a server at {url} ({e}). Start it with \
+             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+             or point SESSIOND_TEST_POSTGRES_URL at one"
+        )
+    })
+}
+
+/// The migrated template, created once per schema version. Safe when many
+/// test processes race: the loser of the rename drops its copy.
+fn postgres_template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = format!("sessiond_tpl_{}", migrations_fingerprint());
+        let mut admin = admin_connection();
+        if database_exists(&mut admin, &name) {
+            return name;
+        }
+        let scratch = format!("sessiond_tplnew_{}", uuid::Uuid::new_v4().simple());
+        diesel::sql_query(format!("CREATE DATABASE {scratch}"))
+            .execute(&mut admin)
+            .expect("create template database");
+        {
+            let mut conn = AnyConnection::Postgresql(
+                PgConnection::establish(&postgres_url(&scratch)).expect("connect to template"),
+            );
+            sessiond::db::run_migrations(&mut conn).expect("migrate template");
+        }
+        let renamed = diesel::sql_query(format!("ALTER DATABASE {scratch} RENAME TO {name}"))
+            .execute(&mut admin);
+        if renamed.is_err() {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
+                .execute(&mut admin);
+            assert!(
+                database_exists(&mut admin, &name),
+                "template {name} missing"
+            );
+        }
+        name
+    })
+}
+
+fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let found: Found = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM pg_database WHERE datname = '{name}'"
+    ))
+    .get_result(conn)
+    .expect("query pg_database");
+    found.n > 0
+}
+
+/// Changes whenever a Postgres migration changes.
+fn migrations_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut files: Vec<_> = walk(&root);
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(file.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&file).expect("read migration"));
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .expect("read migrations dir")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Settings for a test: its own database, port 0, two workers, a fixed key.
+pub fn test_settings(store: Store) -> (Settings, TestDatabase) {
+    let mut settings = Settings::defaults();
+    settings.bind = "127.0.0.1:0".into();
+    settings.workers = 2;
+    settings.db_pool_size = 4;
+    settings.secret_key = Some(sessiond::config::SecretString::new(
+        "c2Vzc2lvbmQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=",
+    ));
+    let database = match store {
+        Store::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            settings.database_url = format!("sqlite://{}", dir.path().join("test.db").display())
+                .parse()
+                .expect("sqlite url");
+            TestDatabase::Sqlite(dir)
+        }
+        Store::Postgres => {
+            let template = postgres_template();
+            let name = format!("sessiond_test_{}", uuid::Uuid::new_v4().simple());
+            diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .execute(&mut admin_connection())
+                .expect("create test database");
+            settings.database_url = postgres_url(&name).parse().expect("postgres url");
+            TestDatabase::Postgres { name }
+        }
+    };
+    (settings, database)
+}
+
+pub async fn spawn_app(store: Store) -> TestApp {
+    spawn_app_with(store, |_| {}).await
+}
+
+pub async fn spawn_app_with(store: Store, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let (mut settings, database) = test_settings(store);
+    configure(&mut settings);
+    let pool = DbPool::new(&settings);
+    let database_url = raw_database_url(&settings);
+    let app = Application::build(settings)
+        .await
+        .expect("build application");
+    let address = app.address();
+    let admin_password = app
+        .initial_admin_password
+        .clone()
+        .expect("a fresh store creates the first admin");
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .user_agent(CHROME_WINDOWS)
+            .build()
+            .expect("client"),
+        pool,
+        admin_password,
+        database_url,
+        database,
+    }
+}
+
+/// The URL as the environment would carry it (the display form hides passwords).
+pub fn raw_database_url(settings: &Settings) -> String {
+    match &settings.database_url {
+        sessiond::config::DatabaseUrl::Postgres(url) => url.expose().to_owned(),
+        sessiond::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { name } = &self.database {
+            if let Ok(mut admin) = PgConnection::establish(&postgres_admin_url()) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// A logged-in session: what a client holds.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user_id: String,
+    pub token: String,
+}
+
+impl Session {
+    pub fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("X-User-Id", HeaderValue::from_str(&self.user_id).unwrap());
+        headers.insert("X-Auth-Token", HeaderValue::from_str(&self.token).unwrap());
+        headers
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Creates a user directly in the store (there is no HTTP route for it;
+    /// the CLI does the same).
+    pub fn create_user(&self, username: &str, admin: bool) {
+        let name = Username::parse(username).unwrap();
+        let hash = password::hash(USER_PASSWORD).unwrap();
+        let mut conn = self.pool.get().expect("store reachable");
+        users::create(
+            &mut conn,
+            &name,
+            &format!("{username} name"),
+            &hash,
+            admin,
+            clock::now(),
+        )
+        .expect("create user");
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn login_raw(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/login",
+            &serde_json::json!({"user": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Session {
+        let response = self.login_raw(username, password).await;
+        assert_eq!(response.status(), 200, "login as {username}");
+        let body: Value = response.json().await.unwrap();
+        Session {
+            user_id: body["data"]["userId"].as_str().unwrap().to_owned(),
+            token: body["data"]["authToken"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn login_admin(&self) -> Session {
+        self.login("admin", &self.admin_password.clone()).await
+    }
+
+    pub async fn get_as(&self, path: &str, session: &Session) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .headers(session.headers())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_as(&self, path: &str, session: &Session, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .headers(session.headers())
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Enrolls TOTP for the session's user; returns the raw secret and the backup codes.
+    pub async fn enroll_totp(&self, session: &Session) -> (Vec<u8>, Vec<String>) {
+        let response = self
+            .post_as(
+                "/api/v1/users.2fa.enableTOTP",
+                session,
+                &serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        let secret = totp_rs::Secret::Encoded(body["secret"].as_str().unwrap().to_owned())
+            .to_bytes()
+            .unwrap();
+        let code = current_code(&secret, 0);
+        let response = self
+            .post_as(
+                "/api/v1/users.2fa.validateTempToken",
+                session,
+                &serde_json::json!({"code": code}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "validateTempToken");
+        let body: Value = response.json().await.unwrap();
+        let codes = body["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        (secret, codes)
+    }
+
+    /// Runs SQL on the app's store and returns one text column per row.
+    pub fn query_texts(&self, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let mut conn = self.pool.get().expect("store reachable");
+        diesel::sql_query(sql)
+            .load::<Row>(&mut *conn)
+            .expect("query")
+            .into_iter()
+            .map(|r| r.value)
+            .collect()
+    }
+
+    pub fn database_name(&self) -> Option<&str> {
+        match &self.database {
+            TestDatabase::Postgres { name } => Some(name),
+            TestDatabase::Sqlite(_) => None,
+        }
+    }
+}
+
+/// The TOTP code `offset` steps from now.
+pub fn current_code(secret: &[u8], offset: i64) -> String {
+    let step = sessiond::domain::totp::step_at(clock::unix_seconds(clock::now()));
+    sessiond::domain::totp::code_for_step(secret, step + offset).unwrap()
+}
+
+pub async fn body(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, value)
+}
+
+/// User agents of different devices, for sessions that sort and filter apart.
+pub const AGENTS: [&str; 6] = [
+    CHROME_WINDOWS,
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:109.0) Gecko/20100101 Firefox/112.0",
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/112.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+];
+
+impl TestApp {
+    /// Logs in from a given User-Agent.
+    pub async fn login_from(&self, username: &str, agent: &str) -> Session {
+        let response = self
+            .client
+            .post(self.url("/api/v1/login"))
+            .header("User-Agent", agent)
+            .json(&serde_json::json!({"user": username, "password": USER_PASSWORD}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "login as {username}");
+        let body: Value = response.json().await.unwrap();
+        Session {
+            user_id: body["data"]["userId"].as_str().unwrap().to_owned(),
+            token: body["data"]["authToken"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// `count` sessions for `username`, cycling through `AGENTS`.
+    pub async fn sessions_for(&self, username: &str, count: usize) -> Vec<Session> {
+        let mut sessions = Vec::with_capacity(count);
+        for i in 0..count {
+            sessions.push(self.login_from(username, AGENTS[i % AGENTS.len()]).await);
+        }
+        sessions
+    }
+
+    pub async fn get_with_code(
+        &self,
+        path: &str,
+        session: &Session,
+        code: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path)).headers(session.headers());
+        if let Some(code) = code {
+            request = request.header("x-2fa-code", code);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn post_with_code(
+        &self,
+        path: &str,
+        session: &Session,
+        body: &Value,
+        code: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .headers(session.headers())
+            .json(body);
+        if let Some(code) = code {
+            request = request.header("x-2fa-code", code);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// The admin, logged in with TOTP enrolled and the session already past
+    /// the second factor; also returns the TOTP secret.
+    pub async fn admin_past_2fa(&self) -> (Session, Vec<u8>) {
+        let enrolling = self.login_admin().await;
+        let (secret, _) = self.enroll_totp(&enrolling).await;
+        let response = self
+            .post_json(
+                "/api/v1/login",
+                &serde_json::json!({"user": "admin", "password": self.admin_password, "code": current_code(&secret, 1)}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "admin login with code");
+        let body: Value = response.json().await.unwrap();
+        let session = Session {
+            user_id: body["data"]["userId"].as_str().unwrap().to_owned(),
+            token: body["data"]["authToken"].as_str().unwrap().to_owned(),
+        };
+        (session, secret)
+    }
+}

@@ -1,0 +1,13 @@
+//! The integration suite: every test runs the real application over real
+//! HTTP, once on SQLite and once on Postgres.
+
+mod helpers;
+
+mod accounts;
+mod admin_sessions;
+mod binary;
+mod device_management;
+mod json_action;
+mod openapi;
+mod operations;
+mod two_factor;

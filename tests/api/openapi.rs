@@ -1,0 +1,183 @@
+//! The OpenAPI document: complete, served, and true to the routes.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::{body, spawn_app, Store};
+use crate::on_both_stores;
+
+/// Every route the contract names, with its method.
+const CONTRACT_ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/login"),
+    ("post", "/api/v1/logout"),
+    ("get", "/api/v1/me"),
+    ("post", "/api/v1/users.2fa.enableTOTP"),
+    ("post", "/api/v1/users.2fa.validateTempToken"),
+    ("post", "/api/v1/users.2fa.disableTOTP"),
+    ("get", "/api/v1/sessions/list"),
+    ("get", "/api/v1/sessions/list.all"),
+    ("get", "/api/v1/sessions/info"),
+    ("get", "/api/v1/sessions/info.admin"),
+    ("post", "/api/v1/sessions/logout.me"),
+    ("post", "/api/v1/sessions/logout"),
+    ("post", "/api/v1/sessions/logout.others"),
+    ("get", "/api/admin/v1/authenticated-sessions/list"),
+    (
+        "get",
+        "/api/admin/v1/authenticated-sessions/user-sessions/{guid}",
+    ),
+    ("post", "/api/admin/v1/authenticated-sessions/revoke"),
+    ("post", "/api/admin/v1/authenticated-sessions/revoke-user"),
+    ("post", "/api"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/api/openapi.json"),
+    ("get", "/docs/"),
+];
+
+async fn document(app: &crate::helpers::TestApp) -> Value {
+    let (status, doc) = body(
+        app.client
+            .get(app.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    doc
+}
+
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect()
+}
+
+on_both_stores!(
+    the_document_lists_every_route_of_the_contract,
+    every_documented_operation_is_served_and_answers_as_documented,
+    the_docs_page_renders_from_vendored_assets,
+);
+
+async fn the_document_lists_every_route_of_the_contract(store: Store) {
+    let app = spawn_app(store).await;
+
+    let doc = document(&app).await;
+
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented = operations(&doc);
+    for (method, path) in CONTRACT_ROUTES {
+        assert!(
+            documented.contains(&(method.to_string(), path.to_string())),
+            "{method} {path} is missing from the document"
+        );
+    }
+    for scheme in ["user_id", "auth_token", "two_factor"] {
+        assert_eq!(
+            doc["components"]["securitySchemes"][scheme]["in"], "header",
+            "{scheme}"
+        );
+    }
+    // Every operation documents every status, with a body schema for JSON.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(responses.contains_key("200"), "{method} {path} has no 200");
+            if operation.get("security").is_some() {
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path} needs its 401 documented"
+                );
+            }
+        }
+    }
+}
+
+async fn every_documented_operation_is_served_and_answers_as_documented(store: Store) {
+    let app = spawn_app(store).await;
+    let doc = document(&app).await;
+
+    for (method, path) in operations(&doc) {
+        let url = app.url(&path.replace("{guid}", "83bde819-ec08-4cee-b635-884145630d0b"));
+        let request = match method.as_str() {
+            "get" => app.client.get(&url),
+            "post" => app.client.post(&url).json(&serde_json::json!({})),
+            other => panic!("unexpected method {other}"),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16().to_string();
+        let text = response.text().await.unwrap();
+        assert!(
+            !text.contains("No route for"),
+            "{method} {path} is documented but not served"
+        );
+        let documented = doc["paths"][&path][&method]["responses"]
+            .as_object()
+            .unwrap();
+        assert!(
+            documented.contains_key(&status),
+            "{method} {path} answered {status}, which the document does not list: {text}"
+        );
+    }
+    // And the converse: an undocumented path is not served.
+    let (status, _) = body(
+        app.client
+            .get(app.url("/api/v1/sessions/nope"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+async fn the_docs_page_renders_from_vendored_assets(store: Store) {
+    let app = spawn_app(store).await;
+
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    // Every script and stylesheet the page loads is served by sessiond itself.
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-initializer.js",
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/docs/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(response.bytes().await.unwrap().len() > 100, "{asset}");
+    }
+    let initializer = app
+        .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("/api/openapi.json"), "{initializer}");
+    for external in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
+        assert!(
+            !html.contains(external),
+            "the page loads nothing from elsewhere ({external})"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Health, readiness, metrics, request ids, routing errors, outages and the sweep.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{body, spawn_app, spawn_app_with, Store, USER_PASSWORD};
+use crate::on_both_stores;
+
+on_both_stores!(
+    health_and_readiness_answer,
+    metrics_count_requests_by_route_and_status_and_show_the_pool,
+    every_response_carries_a_request_id,
+    unknown_routes_get_a_json_404,
+    the_sweep_ends_expired_sessions_and_purges_old_ones,
+);
+
+async fn health_and_readiness_answer(store: Store) {
+    let app = spawn_app(store).await;
+
+    let (status, health) = body(app.client.get(app.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!((status, health), (200, json!({"status": "ok"})));
+    let (status, ready) = body(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!((status, ready), (200, json!({"status": "ready"})));
+}
+
+async fn metrics_count_requests_by_route_and_status_and_show_the_pool(store: Store) {
+    let app = spawn_app(store).await;
+    app.client.get(app.url("/healthz")).send().await.unwrap();
+    app.client.get(app.url("/healthz")).send().await.unwrap();
+    app.client.get(app.url("/api/v1/me")).send().await.unwrap();
+
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+
+    assert!(
+        text.contains(
+            r#"sessiond_http_requests_total{route="/healthz",method="GET",status="200"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        r#"sessiond_http_requests_total{route="/api/v1/me",method="GET",status="401"} 1"#
+    ));
+    assert!(text.contains(r#"sessiond_http_request_duration_seconds_count{route="/healthz",method="GET",status="200"} 2"#));
+    assert!(text.contains("sessiond_db_pool_connections "));
+    assert!(text.contains("sessiond_db_pool_idle_connections "));
+    assert!(text.contains("sessiond_db_pool_max_connections 4"));
+}
+
+async fn every_response_carries_a_request_id(store: Store) {
+    let app = spawn_app(store).await;
+
+    let generated = app.client.get(app.url("/api/v1/me")).send().await.unwrap();
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "a uuid: {id}");
+    let echoed = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-abc.123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-abc.123");
+    let replaced = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "has spaces & stuff")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(replaced.headers()["x-request-id"], "has spaces & stuff");
+}
+
+async fn unknown_routes_get_a_json_404(store: Store) {
+    let app = spawn_app(store).await;
+
+    let (status, response) = body(
+        app.client
+            .get(app.url("/api/v1/nope"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    assert_eq!(status, 404);
+    assert_eq!(
+        response,
+        json!({"success": false, "error": "No route for GET /api/v1/nope"})
+    );
+}
+
+async fn the_sweep_ends_expired_sessions_and_purges_old_ones(store: Store) {
+    let app = spawn_app_with(store, |s| {
+        s.idle_timeout_seconds = 1;
+        s.sweep_interval_seconds = 1;
+        s.retention_seconds = 1;
+    })
+    .await;
+    app.create_user("alice", false);
+    app.login("alice", USER_PASSWORD).await;
+    assert_eq!(
+        app.query_texts("SELECT session_id AS value FROM sessions")
+            .len(),
+        1
+    );
+
+    // Expires after 1 s, is marked ended by a sweep, and purged 1 s after that.
+    let mut remaining = usize::MAX;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        remaining = app
+            .query_texts("SELECT session_id AS value FROM sessions")
+            .len();
+        if remaining == 0 {
+            break;
+        }
+    }
+    assert_eq!(remaining, 0, "the sweep purged the expired session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_database_gives_503_with_a_retryable_message() {
+    let app = spawn_app_with(Store::Postgres, |s| s.db_timeout_seconds = 1).await;
+    app.create_user("alice", false);
+    let session = app.login("alice", USER_PASSWORD).await;
+    assert_eq!(app.get_as("/api/v1/me", &session).await.status(), 200);
+
+    let name = app.database_name().unwrap().to_owned();
+    let mut admin = <diesel::PgConnection as diesel::Connection>::establish(
+        &crate::helpers::postgres_admin_url(),
+    )
+    .unwrap();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)")),
+        &mut admin,
+    )
+    .unwrap();
+
+    for _ in 0..2 {
+        let response = app.get_as("/api/v1/me", &session).await;
+        assert_eq!(response.headers()["retry-after"], "1");
+        let (status, outage) = body(response).await;
+        assert_eq!(status, 503, "{outage}");
+        assert_eq!(outage["errorType"], "error-unavailable");
+        assert!(outage["error"].as_str().unwrap().contains("retry"));
+    }
+    let (status, ready) = body(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!(status, 503);
+    assert_eq!(ready["status"], "unavailable");
+    let (status, health) = body(app.client.get(app.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, health),
+        (200, json!({"status": "ok"})),
+        "the process is still up"
+    );
+}
