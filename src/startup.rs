@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -127,6 +127,12 @@ impl Application {
 
     pub fn address(&self) -> String {
         format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// Stops the server from elsewhere; `stop(false)` ends it at once,
+    /// `stop(true)` lets in-flight requests finish.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
     }
 
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.

@@ -3,6 +3,7 @@
 
 pub mod schema;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
@@ -10,6 +11,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ConnectionManager, CustomizeConnection, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
 
 use crate::config::{DatabaseUrl, Settings};
 
@@ -128,6 +130,15 @@ impl DbPool {
             .min_idle(Some(1))
             .connection_timeout(settings.db_timeout())
             .test_on_check_out(false)
+            .thread_pool(Arc::new(
+                // r2d2's own default keeps its threads alive after the pool
+                // is dropped (the reaper reschedules itself forever).
+                ScheduledThreadPool::builder()
+                    .num_threads(3)
+                    .thread_name_pattern("r2d2-worker-{}")
+                    .on_drop_behavior(OnPoolDropBehavior::DiscardPendingScheduled)
+                    .build(),
+            ))
             .connection_customizer(Box::new(ConnectionSetup {
                 busy_timeout: settings.db_timeout(),
             }))

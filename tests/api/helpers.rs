@@ -4,6 +4,7 @@
 
 use std::sync::OnceLock;
 
+use actix_web::dev::ServerHandle;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
@@ -50,6 +51,7 @@ pub struct TestApp {
     /// The store's URL, for running the real binary against it.
     pub database_url: String,
     database: TestDatabase,
+    server: ServerHandle,
 }
 
 pub enum TestDatabase {
@@ -212,6 +214,7 @@ pub async fn spawn_app_with(store: Store, configure: impl FnOnce(&mut Settings))
         .initial_admin_password
         .clone()
         .expect("a fresh store creates the first admin");
+    let server = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -223,6 +226,7 @@ pub async fn spawn_app_with(store: Store, configure: impl FnOnce(&mut Settings))
         admin_password,
         database_url,
         database,
+        server,
     }
 }
 
@@ -236,6 +240,15 @@ pub fn raw_database_url(settings: &Settings) -> String {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Stop the server's worker threads (and with them their pools) now,
+        // not at process exit, where still-running workers race the C
+        // libraries' exit handlers.
+        let stop = self.server.stop(false);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                tokio::task::block_in_place(|| runtime.block_on(stop));
+            }
+        }
         if let TestDatabase::Postgres { name } = &self.database {
             if let Ok(mut admin) = PgConnection::establish(&postgres_admin_url()) {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
