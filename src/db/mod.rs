@@ -1,7 +1,10 @@
 //! The store: one connection enum over Postgres and SQLite, its pool, and
 //! the embedded migrations for each backend.
 
+mod collate;
 pub mod schema;
+
+pub use collate::collate_c;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +102,9 @@ impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
                 crate::domain::filter::is_match(&text, &pattern)
             })
             .map_err(r2d2::Error::QueryError)?;
+            sqlite
+                .register_collation("C", collate::compare_bytes)
+                .map_err(r2d2::Error::QueryError)?;
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Timestamp};
 
 use crate::db::schema::{sessions, users};
-use crate::db::{Conn, DbResult, IntoDbResult};
+use crate::db::{collate_c, Conn, DbResult, IntoDbResult};
 use crate::store::sessions::Session;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +84,12 @@ pub fn users_with_active_sessions(
                 ))
                 .into_boxed();
             let query = match order {
-                Order::Asc => query.order_by((users::username_key.asc(), users::id.asc())),
-                Order::Desc => query.order_by((users::username_key.desc(), users::id.desc())),
+                Order::Asc => {
+                    query.order_by((collate_c(users::username_key).asc(), users::id.asc()))
+                }
+                Order::Desc => {
+                    query.order_by((collate_c(users::username_key).desc(), users::id.desc()))
+                }
             };
             query.offset(offset).limit(limit).load(conn).db()?
         }

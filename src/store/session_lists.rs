@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Timestamp};
 
 use crate::db::schema::{sessions, users};
-use crate::db::{regex_imatch, Conn, DbResult, IntoDbResult, MultiBackend};
+use crate::db::{collate_c, regex_imatch, Conn, DbResult, IntoDbResult, MultiBackend};
 use crate::domain::listing::{Cursor, Direction, KeyValue, Sort, SortKey};
 use crate::store::sessions::Session;
 
@@ -25,11 +25,11 @@ macro_rules! order_by_key {
         }
         match $key {
             SortKey::LoginAt => by!(sessions::login_at),
-            SortKey::DeviceName => by!(sessions::device_name),
-            SortKey::OsName => by!(sessions::os_name),
-            SortKey::OsVersion => by!(sessions::os_version),
-            SortKey::Username => by!(users::username),
-            SortKey::Name => by!(users::name),
+            SortKey::DeviceName => by!(collate_c(sessions::device_name)),
+            SortKey::OsName => by!(collate_c(sessions::os_name)),
+            SortKey::OsVersion => by!(collate_c(sessions::os_version)),
+            SortKey::Username => by!(collate_c(users::username)),
+            SortKey::Name => by!(collate_c(users::name)),
         }
     }};
 }
@@ -279,11 +279,13 @@ fn compare(key: SortKey, cmp: Cmp, value: &KeyValue) -> Condition {
     }
     match (key, value) {
         (SortKey::LoginAt, KeyValue::Time(t)) => cmp!(sessions::login_at, *t),
-        (SortKey::DeviceName, KeyValue::Text(s)) => cmp!(sessions::device_name, s.clone()),
-        (SortKey::OsName, KeyValue::Text(s)) => cmp!(sessions::os_name, s.clone()),
-        (SortKey::OsVersion, KeyValue::Text(s)) => cmp!(sessions::os_version, s.clone()),
-        (SortKey::Username, KeyValue::Text(s)) => cmp!(users::username, s.clone()),
-        (SortKey::Name, KeyValue::Text(s)) => cmp!(users::name, s.clone()),
+        (SortKey::DeviceName, KeyValue::Text(s)) => {
+            cmp!(collate_c(sessions::device_name), s.clone())
+        }
+        (SortKey::OsName, KeyValue::Text(s)) => cmp!(collate_c(sessions::os_name), s.clone()),
+        (SortKey::OsVersion, KeyValue::Text(s)) => cmp!(collate_c(sessions::os_version), s.clone()),
+        (SortKey::Username, KeyValue::Text(s)) => cmp!(collate_c(users::username), s.clone()),
+        (SortKey::Name, KeyValue::Text(s)) => cmp!(collate_c(users::name), s.clone()),
         // Cursor::open checked the types; a mismatch selects nothing.
         _ => Box::new(sessions::id.ne(sessions::id)),
     }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{backup_codes, users};
-use crate::db::{Conn, DbResult, IntoDbResult};
+use crate::db::{collate_c, Conn, DbResult, IntoDbResult};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -90,7 +90,7 @@ pub fn find_by_id(conn: &mut Conn, id: i64) -> DbResult<Option<User>> {
 
 pub fn list(conn: &mut Conn) -> DbResult<Vec<User>> {
     users::table
-        .order(users::username_key.asc())
+        .order(collate_c(users::username_key).asc())
         .select(User::as_select())
         .load(conn)
         .db()

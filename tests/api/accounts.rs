@@ -232,12 +232,12 @@ async fn missing_or_wrong_credentials_get_401(store: Store) {
 }
 
 async fn an_idle_session_expires(store: Store) {
-    let app = spawn_app_with(store, |s| s.idle_timeout_seconds = 1).await;
+    let app = spawn_app_with(store, |s| s.idle_timeout_seconds = 3).await;
     app.create_user("alice", false);
     let session = app.login("alice", USER_PASSWORD).await;
     assert_eq!(app.get_as("/api/v1/me", &session).await.status(), 200);
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
 
     let (status, me) = body(app.get_as("/api/v1/me", &session).await).await;
     assert_eq!(status, 401);
@@ -246,7 +246,7 @@ async fn an_idle_session_expires(store: Store) {
 
 async fn an_active_session_still_ends_at_its_absolute_lifetime(store: Store) {
     let app = spawn_app_with(store, |s| {
-        s.max_lifetime_seconds = 2;
+        s.max_lifetime_seconds = 4;
         s.activity_interval_seconds = 0;
     })
     .await;
@@ -257,7 +257,7 @@ async fn an_active_session_still_ends_at_its_absolute_lifetime(store: Store) {
         assert_eq!(app.get_as("/api/v1/me", &session).await.status(), 200);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
 
     assert_eq!(app.get_as("/api/v1/me", &session).await.status(), 401);
 }

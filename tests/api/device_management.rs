@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    body, current_code, spawn_app, spawn_app_with, Session, Store, TestApp, USER_PASSWORD,
+    body, current_code, spawn_app, spawn_app_on_icu_locale, Session, Store, TestApp, USER_PASSWORD,
 };
 use crate::on_both_stores;
 
@@ -255,7 +255,17 @@ fn sort_value(item: &Value, key: &str) -> String {
 }
 
 async fn every_sort_key_in_both_directions_pages_without_overlap_or_gap(store: Store) {
-    let app = spawn_app(store).await;
+    sorts_page_without_overlap_or_gap(spawn_app(store).await).await;
+}
+
+/// Text sorts read the same whatever the database's locale: byte order, as
+/// on SQLite (an `en-US` collation would put "iPhone" before "Linux").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_sorts_are_byte_order_on_a_database_with_a_language_locale() {
+    sorts_page_without_overlap_or_gap(spawn_app_on_icu_locale("en-US").await).await;
+}
+
+async fn sorts_page_without_overlap_or_gap(app: TestApp) {
     for user in ["ann", "bea", "cid"] {
         app.create_user(user, false);
         app.sessions_for(user, 4).await;
@@ -398,7 +408,7 @@ async fn filters_are_case_insensitive_unanchored_regexes(store: Store) {
         ("mobile", 2),
         ("browser", 4),
         ("fire.ox", 2),
-        ("x{3}0", 0),
+        ("x{3}_", 0),
         ("", 6),
     ];
     for (filter, expected) in cases {
@@ -1045,7 +1055,7 @@ async fn admin_routes_check_permission_before_parameters_before_2fa(store: Store
 }
 
 async fn the_second_factor_guard_enforces_every_rule(store: Store) {
-    let app = spawn_app_with(store, |s| s.two_factor_window_seconds = 2).await;
+    let app = spawn_app(store).await;
     let admin = app.login_admin().await;
     let (secret, backup_codes) = app.enroll_totp(&admin).await;
     let first = app.login_raw("admin", &app.admin_password).await;
@@ -1064,14 +1074,14 @@ async fn the_second_factor_guard_enforces_every_rule(store: Store) {
         "errorType": "totp-invalid",
         "details": {"method": "totp", "codeGenerated": false}
     });
-    // The backup-code login authorized this session for the window; wait it out.
+    // The backup-code login authorized this session for the window; end it.
     assert_eq!(
         app.get_with_code("/api/v1/sessions/list.all", &session, None)
             .await
             .status(),
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    app.end_two_factor_window(&session);
 
     let (status, error) = body(
         app.get_with_code("/api/v1/sessions/list.all", &session, None)
@@ -1135,7 +1145,7 @@ async fn the_second_factor_guard_enforces_every_rule(store: Store) {
 
     // The same code on another session is a replay.
     let other = login_with(&app, &backup_codes[1]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    app.end_two_factor_window(&other);
     let (status, error) = body(
         app.get_with_code("/api/v1/sessions/list.all", &other, Some(&code))
             .await,

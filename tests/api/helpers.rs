@@ -204,6 +204,26 @@ pub async fn spawn_app(store: Store) -> TestApp {
 pub async fn spawn_app_with(store: Store, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let (mut settings, database) = test_settings(store);
     configure(&mut settings);
+    spawn_app_on(settings, database).await
+}
+
+/// A Postgres app whose database orders text by an ICU locale (as the stock
+/// `postgres` image's `en_US.utf8` does) instead of this server's C.UTF-8.
+/// Migrated by the app itself, not cloned from the template.
+pub async fn spawn_app_on_icu_locale(locale: &str) -> TestApp {
+    let (mut settings, _) = test_settings(Store::Sqlite);
+    let name = format!("sessiond_test_{}", uuid::Uuid::new_v4().simple());
+    diesel::sql_query(format!(
+        "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' \
+         LOCALE 'C.UTF-8' LOCALE_PROVIDER icu ICU_LOCALE '{locale}'"
+    ))
+    .execute(&mut admin_connection())
+    .expect("create a database with an ICU locale");
+    settings.database_url = postgres_url(&name).parse().expect("postgres url");
+    spawn_app_on(settings, TestDatabase::Postgres { name }).await
+}
+
+async fn spawn_app_on(settings: Settings, database: TestDatabase) -> TestApp {
     let pool = DbPool::new(&settings);
     let database_url = raw_database_url(&settings);
     let app = Application::build(settings)
@@ -393,6 +413,23 @@ impl TestApp {
             .into_iter()
             .map(|r| r.value)
             .collect()
+    }
+
+    /// Ends a session's second-factor window now, as the clock would once
+    /// the window passed, without sleeping through it.
+    pub fn end_two_factor_window(&self, session: &Session) {
+        use diesel::{ExpressionMethods, QueryDsl};
+        use sessiond::db::schema::sessions;
+        let token = sessiond::domain::token::AuthToken::parse(&session.token).unwrap();
+        let past = clock::plus_seconds(clock::now(), -1);
+        let mut conn = self.pool.get().expect("store reachable");
+        let updated = diesel::update(
+            sessions::table.filter(sessions::token_hash.eq(token.hash().as_str().to_owned())),
+        )
+        .set(sessions::two_factor_until.eq(Some(past)))
+        .execute(&mut *conn)
+        .expect("end the second-factor window");
+        assert_eq!(updated, 1, "the session exists");
     }
 
     pub fn database_name(&self) -> Option<&str> {
