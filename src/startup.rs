@@ -89,6 +89,7 @@ impl Application {
         });
         let metrics = web::Data::new(Metrics::default());
         let max_body = settings.max_body_bytes;
+        let blocking_threads = (settings.db_pool_size as usize).max(4);
         let mut server = HttpServer::new(move || {
             App::new()
                 .into_utoipa_app()
@@ -104,6 +105,10 @@ impl Application {
                 .into_app()
         })
         .shutdown_timeout(30)
+        // Store work runs on the blocking pool. Threads beyond the
+        // connections they can use would only wait for one, each with its
+        // own stack and allocator arena; queued work waits the same.
+        .worker_max_blocking_threads(blocking_threads)
         .listen(listener)?;
         if settings.workers > 0 {
             server = server.workers(settings.workers);

@@ -12,13 +12,14 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::api::docs::{NotLoggedIn, RcError, SimpleError};
 use crate::api::{json_body, param, query_pairs};
 use crate::auth::permissions::most_important_role;
-use crate::auth::{two_factor, Caller, Permission};
+use crate::auth::{two_factor, Caller, Credentials, Permission};
+use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::filter::Filter;
 use crate::domain::listing::{Cursor, CursorError, Paging, Scope, Sort, SortError};
 use crate::error::Error;
 use crate::startup::AppState;
-use crate::store::session_lists::{self, ListRequest, ListedSession};
+use crate::store::session_lists::{self, ListRequest, ListedSession, Page};
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 
@@ -249,42 +250,34 @@ impl ListParams {
     }
 }
 
-/// Runs the list query and writes the Rocket.Chat envelope.
-async fn respond_with_page(
-    state: &web::Data<AppState>,
+/// One page of the list `params` describe, with its total.
+fn load_page(conn: &mut Conn, params: &ListParams, owner: Option<i64>) -> Result<Page, Error> {
+    let request = ListRequest {
+        owner,
+        filter: params.filter.as_ref().map(Filter::pattern),
+        filter_matches_users: owner.is_none(),
+        sort: &params.sort,
+        offset: params.paging.offset,
+        limit: params.paging.count,
+        after: params.cursor.as_ref(),
+    };
+    Ok(session_lists::page(conn, &request, clock::now())?)
+}
+
+/// The Rocket.Chat envelope of a page: `_user` on every row of `list.all`,
+/// `current` on every row of `list`.
+fn page_response(
+    state: &AppState,
     params: ListParams,
-    owner: Option<i64>,
+    page: Page,
+    with_user: bool,
     current: Option<i64>,
-) -> Result<HttpResponse, Error> {
-    let ListParams {
-        paging,
-        sort,
-        filter,
-        cursor,
-        cursor_context,
-    } = params;
-    let everyone = owner.is_none();
-    let (page, sort) = state
-        .db
-        .run(move |conn| {
-            let request = ListRequest {
-                owner,
-                filter: filter.as_ref().map(Filter::pattern),
-                filter_matches_users: everyone,
-                sort: &sort,
-                offset: paging.offset,
-                limit: paging.count,
-                after: cursor.as_ref(),
-            };
-            let page = session_lists::page(conn, &request, clock::now())?;
-            Ok::<_, Error>((page, sort))
-        })
-        .await?;
+) -> HttpResponse {
     let next_cursor = match (page.more, page.rows.last()) {
         (true, Some(last)) => Some(
             Cursor {
-                context: cursor_context,
-                values: last.key_values(&sort),
+                context: params.cursor_context,
+                values: last.key_values(&params.sort),
                 id: last.session.id,
             }
             .seal(&state.secrets),
@@ -294,29 +287,32 @@ async fn respond_with_page(
     let sessions = page
         .rows
         .iter()
-        .map(|row| list_item(row, everyone, current))
+        .map(|row| list_item(row, with_user, current))
         .collect();
-    Ok(HttpResponse::Ok().json(SessionPage {
+    HttpResponse::Ok().json(SessionPage {
         sessions,
         total: page.total,
-        count: paging.count,
-        offset: paging.offset,
+        count: params.paging.count,
+        offset: params.paging.offset,
         next_cursor,
         success: true,
-    }))
+    })
 }
 
-fn device(session: &Session) -> DeviceWire {
-    DeviceWire {
-        kind: session.device_type.clone(),
-        name: session.device_name.clone(),
-        long_version: session.device_long_version.clone(),
-        os: OsWire {
-            name: session.os_name.clone(),
-            version: session.os_version.clone(),
-        },
-        version: session.device_version.clone(),
-    }
+/// `device` from a session's columns (a full row or a list's summary).
+macro_rules! device {
+    ($session:expr) => {
+        DeviceWire {
+            kind: $session.device_type.clone(),
+            name: $session.device_name.clone(),
+            long_version: $session.device_long_version.clone(),
+            os: OsWire {
+                name: $session.os_name.clone(),
+                version: $session.os_version.clone(),
+            },
+            version: $session.device_version.clone(),
+        }
+    };
 }
 
 /// One row of `list` (with `current`) or `list.all` (with `_user`).
@@ -325,7 +321,7 @@ fn list_item(row: &ListedSession, with_user: bool, current: Option<i64>) -> Sess
     SessionItem {
         session_id: session.session_id.clone(),
         user_id: row.user_guid.clone(),
-        device: device(session),
+        device: device!(session),
         host: session.host.clone(),
         ip: session.ip.clone(),
         login_at: clock::iso_millis(session.login_at),
@@ -354,7 +350,7 @@ fn info_body(session: &Session, owner: &User) -> SessionInfo {
         login_token: session.token_hash.clone(),
         ip: session.ip.clone(),
         host: session.host.clone(),
-        device: device(session),
+        device: device!(session),
         user_id: owner.guid.clone(),
         most_important_role: most_important_role(roles.iter().copied()).into(),
         roles: roles.into_iter().map(str::to_owned).collect(),
@@ -425,18 +421,23 @@ async fn required_session_id_body(
 )]
 #[get("/api/v1/sessions/list")]
 async fn list(
-    caller: Caller,
+    credentials: Credentials,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let params = ListParams::parse(&req, Scope::Own, &state)?;
-    respond_with_page(
-        &state,
-        params,
-        Some(caller.user.id),
-        Some(caller.session.id),
-    )
-    .await
+    // Parsed now, reported after authentication: a 401 comes before a 400.
+    let params = ListParams::parse(&req, Scope::Own, &state);
+    // The hottest list: authentication and the page share one blocking call.
+    let (page, params, current) = state
+        .db
+        .run(move |conn| {
+            let caller = credentials.authenticate(conn)?;
+            let params = params?;
+            let page = load_page(conn, &params, Some(caller.user.id))?;
+            Ok::<_, Error>((page, params, caller.session.id))
+        })
+        .await?;
+    Ok(page_response(&state, params, page, false, Some(current)))
 }
 
 /// Everyone's active sessions, each with its user; needs `view-device-management` and 2FA.
@@ -461,7 +462,14 @@ async fn list_all(
     caller.require(Permission::ViewDeviceManagement)?;
     let params = ListParams::parse(&req, Scope::Everyone, &state)?;
     two_factor::require(&state, &caller, &req).await?;
-    respond_with_page(&state, params, None, None).await
+    let (page, params) = state
+        .db
+        .run(move |conn| {
+            let page = load_page(conn, &params, None)?;
+            Ok::<_, Error>((page, params))
+        })
+        .await?;
+    Ok(page_response(&state, params, page, true, None))
 }
 
 /// One of the caller's sessions, active or ended, in full.
@@ -479,20 +487,24 @@ async fn list_all(
 )]
 #[get("/api/v1/sessions/info")]
 async fn info(
-    caller: Caller,
+    credentials: Credentials,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let session_id = required_session_id_query(&req)?;
-    if !plausible_session_id(&session_id) {
-        return Err(session_not_found());
-    }
-    let owner = caller.user.id;
-    let found = state
+    // Parsed now, reported after authentication: a 401 comes before a 400.
+    let session_id = required_session_id_query(&req);
+    let (session, user) = state
         .db
-        .run(move |conn| Ok::<_, Error>(sessions::find_with_owner(conn, &session_id, Some(owner))?))
+        .run(move |conn| {
+            let caller = credentials.authenticate(conn)?;
+            let session_id = session_id?;
+            if !plausible_session_id(&session_id) {
+                return Err(session_not_found());
+            }
+            sessions::find_with_owner(conn, &session_id, Some(caller.user.id))?
+                .ok_or_else(session_not_found)
+        })
         .await?;
-    let (session, user) = found.ok_or_else(session_not_found)?;
     Ok(HttpResponse::Ok().json(info_body(&session, &user)))
 }
 

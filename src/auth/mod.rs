@@ -6,5 +6,5 @@ pub mod login;
 pub mod permissions;
 pub mod two_factor;
 
-pub use caller::Caller;
+pub use caller::{Caller, Credentials};
 pub use permissions::Permission;

@@ -10,7 +10,6 @@ use diesel::sql_types::{BigInt, Bool, Timestamp};
 use crate::db::schema::{sessions, users};
 use crate::db::{collate_c, regex_imatch, Conn, DbResult, IntoDbResult, MultiBackend};
 use crate::domain::listing::{Cursor, Direction, KeyValue, Sort, SortKey};
-use crate::store::sessions::Session;
 
 /// `query.then_order_by(column <direction>)` for one sort key.
 macro_rules! order_by_key {
@@ -55,9 +54,27 @@ pub struct ListRequest<'a> {
     pub after: Option<&'a Cursor>,
 }
 
+/// The columns a list shows, sorts by and pages on; lists read these
+/// alone, not the whole row (the search term alone is longer than them all).
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionSummary {
+    pub id: i64,
+    pub session_id: String,
+    pub device_type: String,
+    pub device_name: String,
+    pub device_version: String,
+    pub device_long_version: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub ip: String,
+    pub host: String,
+    pub login_at: NaiveDateTime,
+}
+
 #[derive(Clone, Debug)]
 pub struct ListedSession {
-    pub session: Session,
+    pub session: SessionSummary,
     pub user_guid: String,
     pub username: String,
     pub name: String,
@@ -123,7 +140,7 @@ fn page_planned(conn: &mut Conn, request: &ListRequest<'_>, now: NaiveDateTime) 
         .inner_join(users::table)
         .filter(matching(request, matched_users.as_deref(), now))
         .select((
-            Session::as_select(),
+            SessionSummary::as_select(),
             users::guid,
             users::username,
             users::name,
@@ -147,7 +164,7 @@ fn page_planned(conn: &mut Conn, request: &ListRequest<'_>, now: NaiveDateTime) 
     let mut rows: Vec<ListedSession> = query
         .offset(offset)
         .limit(request.limit + 1)
-        .load::<(Session, String, String, String)>(conn)
+        .load::<(SessionSummary, String, String, String)>(conn)
         .db()?
         .into_iter()
         .map(|(session, user_guid, username, name)| ListedSession {

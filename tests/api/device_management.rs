@@ -62,6 +62,7 @@ on_both_stores!(
     the_second_factor_guard_enforces_every_rule,
     a_user_without_totp_is_told_how_to_enroll,
     no_request_succeeds_after_logout_returns,
+    authentication_is_checked_before_parameters,
 );
 
 async fn list_shows_the_callers_active_sessions_in_the_seed_shape(store: Store) {
@@ -1193,6 +1194,41 @@ async fn a_user_without_totp_is_told_how_to_enroll(store: Store) {
         .as_str()
         .unwrap()
         .contains("users.2fa.enableTOTP"));
+}
+
+/// `list` and `info` authenticate inside the same store call that serves
+/// them; a bad token still gets the 401 before any parameter is judged.
+async fn authentication_is_checked_before_parameters(store: Store) {
+    let app = spawn_app(store).await;
+    app.create_user("alice", false);
+    let alice = app.login("alice", USER_PASSWORD).await;
+    let forged = Session {
+        user_id: alice.user_id.clone(),
+        token: "not-the-token-of-any-session".into(),
+    };
+    for path in [
+        "/api/v1/sessions/list?sort=notjson",
+        "/api/v1/sessions/list?count=-1",
+        "/api/v1/sessions/list?bogus=1",
+        "/api/v1/sessions/list?cursor=forged",
+        "/api/v1/sessions/info",
+        "/api/v1/sessions/info?sessionId=QoYYFw2t9oKks2niG&extra=1",
+    ] {
+        let (status, error) = get(&app, path, &forged).await;
+        assert_eq!((status, error), (401, parsed(NOT_LOGGED_IN)), "{path}");
+        let (status, error) = get(&app, path, &alice).await;
+        assert_eq!(status, 400, "{path} with a valid token: {error}");
+    }
+    let (status, _) = get(
+        &app,
+        "/api/v1/sessions/info?sessionId=QoYYFw2t9oKks2niG",
+        &forged,
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "an unknown session to a forged token is still a 401"
+    );
 }
 
 async fn no_request_succeeds_after_logout_returns(store: Store) {
