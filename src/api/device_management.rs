@@ -286,7 +286,7 @@ fn page_response(
     };
     let sessions = page
         .rows
-        .iter()
+        .into_iter()
         .map(|row| list_item(row, with_user, current))
         .collect();
     HttpResponse::Ok().json(SessionPage {
@@ -316,20 +316,31 @@ macro_rules! device {
 }
 
 /// One row of `list` (with `current`) or `list.all` (with `_user`).
-fn list_item(row: &ListedSession, with_user: bool, current: Option<i64>) -> SessionItem {
-    let session = &row.session;
+fn list_item(row: ListedSession, with_user: bool, current: Option<i64>) -> SessionItem {
+    let ListedSession {
+        session,
+        user_guid,
+        username,
+        name,
+    } = row;
     SessionItem {
-        session_id: session.session_id.clone(),
-        user_id: row.user_guid.clone(),
-        device: device!(session),
-        host: session.host.clone(),
-        ip: session.ip.clone(),
-        login_at: clock::iso_millis(session.login_at),
-        user: with_user.then(|| UserRef {
-            username: row.username.clone(),
-            name: row.name.clone(),
-        }),
         id: session.session_id.clone(),
+        session_id: session.session_id,
+        user_id: user_guid,
+        device: DeviceWire {
+            kind: session.device_type,
+            name: session.device_name,
+            long_version: session.device_long_version,
+            os: OsWire {
+                name: session.os_name,
+                version: session.os_version,
+            },
+            version: session.device_version,
+        },
+        host: session.host,
+        ip: session.ip,
+        login_at: clock::iso_millis(session.login_at),
+        user: with_user.then_some(UserRef { username, name }),
         current: current.map(|current| session.id == current),
     }
 }

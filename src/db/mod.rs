@@ -7,7 +7,7 @@ pub mod schema;
 pub use collate::collate_c;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use diesel::connection::SimpleConnection;
@@ -115,6 +115,8 @@ impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
 pub struct DbPool {
     pool: r2d2::Pool<ConnectionManager<AnyConnection>>,
     backend: Backend,
+    /// The longest a request waits for a connection, queueing included.
+    timeout: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +151,11 @@ impl DbPool {
                 busy_timeout: settings.db_timeout(),
             }))
             .build_unchecked(ConnectionManager::new(url));
-        DbPool { pool, backend }
+        DbPool {
+            pool,
+            backend,
+            timeout: settings.db_timeout(),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -173,9 +179,21 @@ impl DbPool {
     {
         let pool = self.clone();
         let span = tracing::Span::current();
+        let queued = Instant::now();
         web::block(move || {
             let _entered = span.enter();
-            let mut conn = pool.get()?;
+            // Under overload work queues for a blocking thread; what waited
+            // out the store timeout there is refused (503, retry) instead of
+            // run for a client that has likely given up.
+            let left = pool
+                .timeout
+                .checked_sub(queued.elapsed())
+                .filter(|left| !left.is_zero())
+                .ok_or_else(|| DbError::Unavailable("timed out waiting for a connection".into()))?;
+            let mut conn = pool
+                .pool
+                .get_timeout(left)
+                .map_err(|error| DbError::Unavailable(error.to_string()))?;
             f(&mut conn)
         })
         .await

@@ -24,7 +24,24 @@ pub fn plus_seconds(t: NaiveDateTime, seconds: i64) -> NaiveDateTime {
 
 /// `2023-05-23T16:33:45.202Z`, as the Rocket.Chat surface writes dates.
 pub fn iso_millis(t: NaiveDateTime) -> String {
-    t.and_utc().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // Written field by field: every row of every list carries one, and
+    // chrono's `format` parses its pattern on each call.
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let mut out = String::with_capacity(24);
+    let millis = t.and_utc().timestamp_subsec_millis().min(999);
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        millis
+    );
+    out
 }
 
 /// `2020-09-21T10:42:50Z`, as the admin surface writes dates.
@@ -54,6 +71,23 @@ mod tests {
             .unwrap();
         assert_eq!(iso_millis(t), "2023-05-23T16:33:45.202Z");
         assert_eq!(iso_seconds(t), "2023-05-23T16:33:45Z");
+    }
+
+    #[test]
+    fn iso_millis_pads_every_field_as_chrono_would() {
+        for (y, mo, d, h, mi, sec, ms) in [
+            (2023, 1, 2, 3, 4, 5, 0),
+            (1999, 12, 31, 23, 59, 59, 999),
+            (2024, 2, 29, 0, 0, 0, 7),
+            (9999, 12, 31, 23, 59, 59, 50),
+        ] {
+            let t = NaiveDate::from_ymd_opt(y, mo, d)
+                .unwrap()
+                .and_hms_milli_opt(h, mi, sec, ms)
+                .unwrap();
+            let chrono = t.and_utc().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+            assert_eq!(iso_millis(t), chrono);
+        }
     }
 
     #[test]
