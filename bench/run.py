@@ -159,6 +159,25 @@ def wrk(url, connections, duration, headers, body=None):
     return result
 
 
+def settle(base, limit_s=30):
+    """Waits until the server has drained the work of the previous run:
+    wrk stops after its duration, but requests it left queued (slow broad
+    filters at 64 connections) still run, and would be charged to the next
+    row. Ready means /readyz, which takes a store connection, answers
+    quickly twice in a row."""
+    deadline = time.time() + limit_s
+    quick = 0
+    while time.time() < deadline and quick < 2:
+        started = time.time()
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=5) as r:
+                ok = r.status == 200
+        except OSError:
+            ok = False
+        quick = quick + 1 if ok and time.time() - started < 0.1 else 0
+        time.sleep(0.1)
+
+
 def capture_list_sql(binary, url, tokens):
     """The statements one `GET /api/v1/sessions/list` issues, read from the
     Postgres log of a server whose connections log every statement."""
@@ -294,12 +313,14 @@ def main():
             for name, path, headers, body in eps:
                 if name.startswith("GET list.all"):
                     r = wrk(server.base + path, 16, duration, headers, body)
+                    settle(server.base)
                     growth.append((size, name, r))
                     log(f"{size:>9} {name}: {fmt(r['rps'], 0)} req/s p50 {fmt(r['p50'])} ms")
             if size == sizes[-1]:
                 for connections in (16, 64):
                     for name, path, headers, body in eps:
                         r = wrk(server.base + path, connections, duration, headers, body)
+                        settle(server.base)
                         matrix.append((connections, name, r))
                         log(f"c={connections} {name}: {fmt(r['rps'], 0)} req/s p50 {fmt(r['p50'])} p99 {fmt(r['p99'])} ms")
                 rss = server.peak_rss_mib()

@@ -35,7 +35,8 @@ pub struct Settings {
     #[arg(long, env = "SESSIOND_WORKERS", default_value_t = 0, global = true)]
     pub workers: usize,
 
-    /// Maximum connections in the database pool.
+    /// Maximum connections in the database pool; also caps each worker's
+    /// blocking threads (at least 4), which could only wait for more.
     #[arg(
         long,
         env = "SESSIOND_DB_POOL_SIZE",
@@ -44,7 +45,8 @@ pub struct Settings {
     )]
     pub db_pool_size: u32,
 
-    /// Seconds to wait for a pooled connection before answering 503.
+    /// Seconds a request may wait for the store (queueing for a blocking
+    /// thread included) before answering 503.
     #[arg(
         long,
         env = "SESSIOND_DB_TIMEOUT_SECONDS",

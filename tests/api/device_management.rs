@@ -1322,6 +1322,22 @@ async fn postgres_serves_regex_filters_from_the_trigram_index() {
     );
 }
 
+/// The admin list pages through users in byte order of their names; an
+/// index in that collation lets Postgres stop after one page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_walks_users_in_byte_order_from_an_index() {
+    let app = spawn_app(Store::Postgres).await;
+    let mut conn = app.pool.get().unwrap();
+    let plan = explain(
+        &mut conn,
+        r#"SELECT id FROM users ORDER BY username_key COLLATE "C" DESC, id DESC LIMIT 50"#,
+    );
+    assert!(
+        plan.contains("users_username_key_bytes_idx") && !plan.contains("Sort"),
+        "{plan}"
+    );
+}
+
 fn explain(conn: &mut sessiond::db::AnyConnection, sql: &str) -> String {
     use diesel::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
