@@ -299,20 +299,17 @@ fn page_response(
     })
 }
 
-/// `device` from a session's columns (a full row or a list's summary).
-macro_rules! device {
-    ($session:expr) => {
-        DeviceWire {
-            kind: $session.device_type.clone(),
-            name: $session.device_name.clone(),
-            long_version: $session.device_long_version.clone(),
-            os: OsWire {
-                name: $session.os_name.clone(),
-                version: $session.os_version.clone(),
-            },
-            version: $session.device_version.clone(),
-        }
-    };
+fn device(session: &Session) -> DeviceWire {
+    DeviceWire {
+        kind: session.device_type.clone(),
+        name: session.device_name.clone(),
+        long_version: session.device_long_version.clone(),
+        os: OsWire {
+            name: session.os_name.clone(),
+            version: session.os_version.clone(),
+        },
+        version: session.device_version.clone(),
+    }
 }
 
 /// One row of `list` (with `current`) or `list.all` (with `_user`).
@@ -361,7 +358,7 @@ fn info_body(session: &Session, owner: &User) -> SessionInfo {
         login_token: session.token_hash.clone(),
         ip: session.ip.clone(),
         host: session.host.clone(),
-        device: device!(session),
+        device: device(session),
         user_id: owner.guid.clone(),
         most_important_role: most_important_role(roles.iter().copied()).into(),
         roles: roles.into_iter().map(str::to_owned).collect(),

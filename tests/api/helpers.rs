@@ -168,7 +168,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Settings for a test: its own database, port 0, two workers, a fixed key.
-pub fn test_settings(store: Store) -> (Settings, TestDatabase) {
+fn base_settings() -> Settings {
     let mut settings = Settings::defaults();
     settings.bind = "127.0.0.1:0".into();
     settings.workers = 2;
@@ -176,6 +176,11 @@ pub fn test_settings(store: Store) -> (Settings, TestDatabase) {
     settings.secret_key = Some(sessiond::config::SecretString::new(
         "c2Vzc2lvbmQtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=",
     ));
+    settings
+}
+
+pub fn test_settings(store: Store) -> (Settings, TestDatabase) {
+    let mut settings = base_settings();
     let database = match store {
         Store::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -211,7 +216,7 @@ pub async fn spawn_app_with(store: Store, configure: impl FnOnce(&mut Settings))
 /// `postgres` image's `en_US.utf8` does) instead of this server's C.UTF-8.
 /// Migrated by the app itself, not cloned from the template.
 pub async fn spawn_app_on_icu_locale(locale: &str) -> TestApp {
-    let (mut settings, _) = test_settings(Store::Sqlite);
+    let mut settings = base_settings();
     let name = format!("sessiond_test_{}", uuid::Uuid::new_v4().simple());
     diesel::sql_query(format!(
         "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' \
