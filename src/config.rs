@@ -55,6 +55,98 @@ pub struct Settings {
     )]
     pub db_timeout_seconds: u64,
 
+    /// Milliseconds any one statement may run on Postgres before the
+    /// database cancels it (the request gets 503). Kept under the store
+    /// timeout so no statement outlives the request that sent it.
+    #[arg(
+        long,
+        env = "SESSIOND_STATEMENT_TIMEOUT_MS",
+        default_value_t = 3_000,
+        global = true
+    )]
+    pub statement_timeout_ms: u64,
+
+    /// Milliseconds of database work one list filter may cost (each
+    /// statement on Postgres; the whole list on SQLite). A filter that needs
+    /// more gets 400 `error-invalid-filter` saying it is too expensive.
+    #[arg(
+        long,
+        env = "SESSIOND_FILTER_TIMEOUT_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub filter_timeout_ms: u64,
+
+    /// Seconds to wait for a new Postgres connection (libpq `connect_timeout`,
+    /// unless DATABASE_URL sets its own).
+    #[arg(
+        long,
+        env = "SESSIOND_DB_CONNECT_TIMEOUT_SECONDS",
+        default_value_t = 2,
+        global = true
+    )]
+    pub db_connect_timeout_seconds: u64,
+
+    /// Seconds `serve` keeps retrying a store it cannot reach at start-up
+    /// before it gives up; 0 retries for as long as it takes.
+    #[arg(
+        long,
+        env = "SESSIOND_DB_STARTUP_TIMEOUT_SECONDS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub db_startup_timeout_seconds: u64,
+
+    /// Expensive list queries (filtered lists, everyone's sessions, the
+    /// admin lists) that may run at once on this instance; 0 means a quarter
+    /// of the pool. The rest of the pool stays free for logins and
+    /// authentication.
+    #[arg(
+        long,
+        env = "SESSIOND_EXPENSIVE_QUERIES",
+        default_value_t = 0,
+        global = true
+    )]
+    pub expensive_queries: usize,
+
+    /// Expensive list queries one user may have running at once; more get 429.
+    #[arg(
+        long,
+        env = "SESSIOND_EXPENSIVE_QUERIES_PER_USER",
+        default_value_t = 2,
+        global = true
+    )]
+    pub expensive_queries_per_user: usize,
+
+    /// Password hashes (argon2id, 19 MiB each) computed at once; 0 means one
+    /// per core. Logins beyond it wait their turn, within the store timeout.
+    #[arg(
+        long,
+        env = "SESSIOND_HASH_CONCURRENCY",
+        default_value_t = 0,
+        global = true
+    )]
+    pub hash_concurrency: usize,
+
+    /// Logins that may wait for a hashing slot; more get 503 at once.
+    #[arg(
+        long,
+        env = "SESSIOND_HASH_QUEUE",
+        default_value_t = 256,
+        global = true
+    )]
+    pub hash_queue: usize,
+
+    /// Seconds a client has to send a request body once its headers are in;
+    /// a body that does not arrive in time gets 408 and the connection is closed.
+    #[arg(
+        long,
+        env = "SESSIOND_BODY_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub body_timeout_seconds: u64,
+
     /// A session ends after this many seconds without a request.
     #[arg(
         long,
@@ -221,6 +313,34 @@ impl Settings {
 
     pub fn db_timeout(&self) -> Duration {
         Duration::from_secs(self.db_timeout_seconds.max(1))
+    }
+
+    pub fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.statement_timeout_ms.max(1))
+    }
+
+    pub fn filter_timeout(&self) -> Duration {
+        Duration::from_millis(self.filter_timeout_ms.max(1))
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_seconds.max(1))
+    }
+
+    /// Concurrent expensive list queries: the setting, or a quarter of the pool.
+    pub fn expensive_query_slots(&self) -> usize {
+        match self.expensive_queries {
+            0 => (self.db_pool_size as usize / 4).max(1),
+            n => n,
+        }
+    }
+
+    /// Concurrent password hashes: the setting, or one per core.
+    pub fn hash_slots(&self) -> usize {
+        match self.hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
     }
 
     /// The file that holds the generated TOTP encryption key.

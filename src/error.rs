@@ -45,6 +45,15 @@ pub enum Error {
     /// The store cannot be reached: retryable.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A concurrency limit is full (hashing, expensive queries): retryable.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// The caller holds their share of a limited resource already.
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
+    /// The request body did not arrive in time.
+    #[error("request body timed out")]
+    RequestTimeout,
     /// A bug or an unexpected store error; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,6 +73,18 @@ impl From<DbError> for Error {
     fn from(error: DbError) -> Self {
         match error {
             DbError::Unavailable(cause) => Error::Unavailable(cause),
+            DbError::Cancelled(cause) => Error::Unavailable(format!("statement cancelled: {cause}")),
+            DbError::FilterTooExpensive { budget_ms } => Error::bad_request(
+                "error-invalid-filter",
+                format!(
+                    "Invalid filter: it is too expensive to run (it needed more than {budget_ms} ms of \
+                     database work); make it more specific, for example with a literal part such as a \
+                     browser or OS name, or with fewer and smaller repetitions"
+                ),
+            ),
+            DbError::InvalidFilter(reason) => {
+                Error::bad_request("error-invalid-filter", format!("Invalid filter: {reason}"))
+            }
             other => Error::Internal(other.to_string()),
         }
     }
@@ -81,7 +102,10 @@ impl Error {
     fn log(&self) {
         match self {
             Error::Internal(cause) => tracing::error!(cause = %cause, "request failed"),
-            Error::Unavailable(cause) => tracing::warn!(cause = %cause, "store unavailable"),
+            // Outages are logged once by the pool's health tracker; each
+            // request's 503 is counted in the metrics, not logged again.
+            Error::Unavailable(cause) => tracing::debug!(cause = %cause, "store unavailable"),
+            Error::Busy(cause) => tracing::debug!(cause = %cause, "busy"),
             _ => {}
         }
     }
@@ -94,7 +118,7 @@ impl Error {
             | Error::TwoFactor(TwoFactorError::MaxAttempts {
                 retry_after_seconds,
             }) => Some(*retry_after_seconds),
-            Error::Unavailable(_) => Some(1),
+            Error::Unavailable(_) | Error::Busy(_) | Error::TooManyRequests(_) => Some(1),
             _ => None,
         }
     }
@@ -142,6 +166,12 @@ impl Error {
             Error::Unavailable(_) => rc_error(
                 "error-unavailable",
                 "The session store is temporarily unavailable; retry shortly",
+            ),
+            Error::Busy(message) => rc_error("error-busy", message),
+            Error::TooManyRequests(message) => rc_error("error-too-many-requests", message),
+            Error::RequestTimeout => rc_error(
+                "error-request-timeout",
+                "The request body did not arrive in time; send it in full right after the headers",
             ),
             Error::Internal(_) => rc_error("error-internal", "Internal server error"),
         }
@@ -199,7 +229,8 @@ impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
             Error::Unauthorized | Error::LoginFailed => StatusCode::UNAUTHORIZED,
-            Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Throttled { .. } | Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::InvalidParams(_)
             | Error::UnknownParam(_)
@@ -208,7 +239,7 @@ impl ResponseError for Error {
             | Error::TwoFactor(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -216,6 +247,10 @@ impl ResponseError for Error {
     fn error_response(&self) -> HttpResponse {
         self.log();
         let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Error::RequestTimeout) {
+            // The rest of the body may still come; the connection cannot be reused.
+            response.force_close();
+        }
         if let Some(seconds) = self.retry_after() {
             if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
                 response.insert_header((header::RETRY_AFTER, value));
@@ -295,6 +330,23 @@ impl ResponseError for AdminError {
                             "err_ServiceUnavailable",
                             "The session store is temporarily unavailable; retry shortly",
                         ));
+                }
+                Error::Busy(message) => {
+                    shared.log();
+                    return HttpResponse::ServiceUnavailable()
+                        .insert_header((header::RETRY_AFTER, "1"))
+                        .json(Self::body("err_Busy", message));
+                }
+                Error::TooManyRequests(message) => {
+                    return HttpResponse::TooManyRequests()
+                        .insert_header((header::RETRY_AFTER, "1"))
+                        .json(Self::body("err_TooManyRequests", message));
+                }
+                Error::RequestTimeout => {
+                    return HttpResponse::RequestTimeout().force_close().json(Self::body(
+                        "err_RequestTimeout",
+                        "The request body did not arrive in time; send it in full right after the headers",
+                    ));
                 }
                 Error::Internal(_) => {
                     shared.log();

@@ -15,9 +15,10 @@ use utoipa_actix_web::AppExt;
 use crate::api;
 use crate::auth::two_factor;
 use crate::config::{DatabaseUrl, Settings};
-use crate::db::{self, DbPool};
+use crate::db::{self, DbError, DbPool};
 use crate::domain::secret_box::SecretBox;
 use crate::domain::{clock, password};
+use crate::limits::{Bulkhead, Hashing};
 use crate::store::sessions::Lifetime;
 use crate::store::{self, failures, sessions, settings as server_settings};
 use crate::telemetry::{self, Metrics};
@@ -30,6 +31,10 @@ pub struct AppState {
     pub lifetime: Lifetime,
     pub two_factor_limits: two_factor::Limits,
     pub instance_id: String,
+    /// Slots for expensive list queries, so they cannot starve authentication.
+    pub bulkhead: Bulkhead,
+    /// The cap on concurrent password hashing.
+    pub hashing: Hashing,
 }
 
 pub struct Application {
@@ -49,22 +54,7 @@ impl Application {
         let secrets = load_secret_box(&settings)?;
         let (box_, created_key_file) = secrets;
 
-        let init_pool = pool.clone();
-        let key_check = box_.key_check().to_owned();
-        let initial_admin_password = init_pool
-            .run(move |conn| -> anyhow::Result<Option<String>> {
-                db::run_migrations(conn).context("running migrations")?;
-                let stored =
-                    server_settings::get_or_insert(conn, server_settings::KEY_CHECK, &key_check)?;
-                anyhow::ensure!(
-                    stored == key_check,
-                    "the secret key does not match the one this store was set up with; \
-                     set SESSIOND_SECRET_KEY (or SESSIOND_SECRET_KEY_FILE) to the original key"
-                );
-                create_first_admin(conn)
-            })
-            .await
-            .with_context(|| format!("preparing the store at {}", settings.database_url))?;
+        let initial_admin_password = prepare_store(&settings, box_.key_check()).await?;
 
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -80,6 +70,16 @@ impl Application {
                 max_failures: settings.two_factor_max_failures,
                 window_seconds: settings.two_factor_failure_window_seconds,
             },
+            bulkhead: Bulkhead::new(
+                settings.expensive_query_slots(),
+                settings.expensive_queries_per_user,
+                settings.db_timeout(),
+            ),
+            hashing: Hashing::new(
+                settings.hash_slots(),
+                settings.hash_queue,
+                settings.db_timeout(),
+            ),
             secrets: box_,
             instance_id: settings
                 .instance_id
@@ -95,7 +95,8 @@ impl Application {
                 .into_utoipa_app()
                 .openapi(api::docs::ApiDoc::openapi())
                 .map(|app| {
-                    app.wrap(from_fn(telemetry::observe))
+                    app.wrap(from_fn(api::body_deadline::body_deadline))
+                        .wrap(from_fn(telemetry::observe))
                         .app_data(state.clone())
                         .app_data(metrics.clone())
                 })
@@ -143,6 +144,57 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Migrates the store, checks the secret key against it and creates the
+/// first administrator. A store that cannot be reached yet is retried, with
+/// one log line per attempt, until it answers or the start-up timeout
+/// (`SESSIOND_DB_STARTUP_TIMEOUT_SECONDS`, 0 = no limit) passes.
+async fn prepare_store(
+    settings: &Arc<Settings>,
+    key_check: &str,
+) -> anyhow::Result<Option<String>> {
+    let started = std::time::Instant::now();
+    let limit = Duration::from_secs(settings.db_startup_timeout_seconds);
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let (attempt_settings, key_check) = (settings.clone(), key_check.to_owned());
+        let attempt = web::block(move || -> anyhow::Result<Option<String>> {
+            let mut conn = db::establish(&attempt_settings)?;
+            db::run_migrations(&mut conn).context("running migrations")?;
+            let stored =
+                server_settings::get_or_insert(&mut conn, server_settings::KEY_CHECK, &key_check)?;
+            anyhow::ensure!(
+                stored == key_check,
+                "the secret key does not match the one this store was set up with; \
+                 set SESSIOND_SECRET_KEY (or SESSIOND_SECRET_KEY_FILE) to the original key"
+            );
+            create_first_admin(&mut conn)
+        })
+        .await
+        .context("start-up was interrupted")?;
+        let error = match attempt {
+            Ok(password) => return Ok(password),
+            Err(error) => error,
+        };
+        let unreachable = matches!(
+            error.downcast_ref::<DbError>(),
+            Some(DbError::Unavailable(_))
+        );
+        let gave_up = !limit.is_zero() && started.elapsed() + pause > limit;
+        if !unreachable || gave_up {
+            return Err(error)
+                .with_context(|| format!("preparing the store at {}", settings.database_url));
+        }
+        tracing::warn!(
+            store = %settings.database_url,
+            cause = %format!("{error:#}"),
+            retry_in_ms = pause.as_millis() as u64,
+            "waiting for the database"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
     }
 }
 

@@ -66,7 +66,7 @@ pub async fn observe(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = response.request().method().to_string();
+    let method = method_label(response.request().method());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response
             .headers_mut()
@@ -79,6 +79,35 @@ pub async fn observe(
         tracing::info!(status, latency_ms = elapsed * 1000.0, route = %route, "request finished");
     });
     Ok(response)
+}
+
+/// The method as a metrics label: the standard ones by name, anything else
+/// as `other`, so clients cannot mint series by inventing methods.
+fn method_label(method: &actix_web::http::Method) -> String {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    let name = method.as_str();
+    if KNOWN.contains(&name) {
+        name.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+/// Gauges of the password-hashing cap, in exposition format.
+pub fn hashing_gauges(running: usize, peak: usize, slots: usize) -> String {
+    format!(
+        "# HELP sessiond_password_hashes_running Password hashes being computed now.\n\
+         # TYPE sessiond_password_hashes_running gauge\n\
+         sessiond_password_hashes_running {running}\n\
+         # HELP sessiond_password_hashes_peak The most password hashes computed at once since start.\n\
+         # TYPE sessiond_password_hashes_peak gauge\n\
+         sessiond_password_hashes_peak {peak}\n\
+         # HELP sessiond_password_hash_slots Password hashes allowed at once (SESSIOND_HASH_CONCURRENCY).\n\
+         # TYPE sessiond_password_hash_slots gauge\n\
+         sessiond_password_hash_slots {slots}\n"
+    )
 }
 
 /// A client may pass its own request id if it is short and plain.
@@ -215,6 +244,14 @@ mod tests {
         assert!(text.contains("le=\"0.25\"} 2"));
         assert!(text.contains("le=\"+Inf\"} 2"));
         assert!(text.contains("sessiond_db_pool_idle_connections 1"));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        use actix_web::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"FOO").unwrap()), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
     }
 
     #[test]

@@ -279,6 +279,7 @@ async fn list(
     let request = PageRequest::parse(param(&pairs, "page"), param(&pairs, "pageSize"))?;
     let (sort, order) = parse_sort(param(&pairs, "sort"))?;
     two_factor::require(&state, &caller, &req).await?;
+    let _slot = state.bulkhead.enter(caller.user.id).await?;
     let (rows, total) = state
         .db
         .run(move |conn| {
@@ -375,6 +376,7 @@ async fn user_sessions(
     let pairs = query_pairs(&req, &["page", "pageSize"])?;
     let request = PageRequest::parse(param(&pairs, "page"), param(&pairs, "pageSize"))?;
     two_factor::require(&state, &caller, &req).await?;
+    let _slot = state.bulkhead.enter(caller.user.id).await?;
     let lookup = guid.clone();
     let found = state
         .db

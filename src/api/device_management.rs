@@ -251,7 +251,12 @@ impl ListParams {
 }
 
 /// One page of the list `params` describe, with its total.
-fn load_page(conn: &mut Conn, params: &ListParams, owner: Option<i64>) -> Result<Page, Error> {
+fn load_page(
+    conn: &mut Conn,
+    params: &ListParams,
+    owner: Option<i64>,
+    filter_budget: std::time::Duration,
+) -> Result<Page, Error> {
     let request = ListRequest {
         owner,
         filter: params.filter.as_ref().map(Filter::pattern),
@@ -260,6 +265,7 @@ fn load_page(conn: &mut Conn, params: &ListParams, owner: Option<i64>) -> Result
         offset: params.paging.offset,
         limit: params.paging.count,
         after: params.cursor.as_ref(),
+        filter_budget,
     };
     Ok(session_lists::page(conn, &request, clock::now())?)
 }
@@ -435,13 +441,45 @@ async fn list(
 ) -> Result<HttpResponse, Error> {
     // Parsed now, reported after authentication: a 401 comes before a 400.
     let params = ListParams::parse(&req, Scope::Own, &state);
+    let budget = state.settings.filter_timeout();
+    if matches!(
+        &params,
+        Ok(ListParams {
+            filter: Some(_),
+            ..
+        })
+    ) {
+        // A filter may be costly: it runs in the bulkhead, which needs to
+        // know the caller first.
+        let caller = state
+            .db
+            .run(move |conn| credentials.authenticate(conn))
+            .await?;
+        let params = params?;
+        let _slot = state.bulkhead.enter(caller.user.id).await?;
+        let owner = caller.user.id;
+        let (page, params) = state
+            .db
+            .run(move |conn| {
+                let page = load_page(conn, &params, Some(owner), budget)?;
+                Ok::<_, Error>((page, params))
+            })
+            .await?;
+        return Ok(page_response(
+            &state,
+            params,
+            page,
+            false,
+            Some(caller.session.id),
+        ));
+    }
     // The hottest list: authentication and the page share one blocking call.
     let (page, params, current) = state
         .db
         .run(move |conn| {
             let caller = credentials.authenticate(conn)?;
             let params = params?;
-            let page = load_page(conn, &params, Some(caller.user.id))?;
+            let page = load_page(conn, &params, Some(caller.user.id), budget)?;
             Ok::<_, Error>((page, params, caller.session.id))
         })
         .await?;
@@ -470,10 +508,12 @@ async fn list_all(
     caller.require(Permission::ViewDeviceManagement)?;
     let params = ListParams::parse(&req, Scope::Everyone, &state)?;
     two_factor::require(&state, &caller, &req).await?;
+    let _slot = state.bulkhead.enter(caller.user.id).await?;
+    let budget = state.settings.filter_timeout();
     let (page, params) = state
         .db
         .run(move |conn| {
-            let page = load_page(conn, &params, None)?;
+            let page = load_page(conn, &params, None, budget)?;
             Ok::<_, Error>((page, params))
         })
         .await?;

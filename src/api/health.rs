@@ -1,5 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
+use std::time::Duration;
+
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -8,7 +10,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::db;
 use crate::error::Error;
 use crate::startup::AppState;
-use crate::telemetry::Metrics;
+use crate::telemetry::{self, Metrics};
+
+/// The longest `/readyz` waits for the store.
+const READY_BUDGET: Duration = Duration::from_secs(1);
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
@@ -43,14 +48,21 @@ async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let result: Result<(), Error> = state.db.run(|conn| Ok(db::ping(conn)?)).await;
+    // Probes time out in a second or two: answer well within that, from the
+    // breaker at once while the store is known to be down.
+    let budget = READY_BUDGET.min(state.settings.db_timeout());
+    let result: Result<(), Error> = state
+        .db
+        .run_within(budget, |conn| Ok(db::ping(conn)?))
+        .await;
     match result {
         Ok(()) => HttpResponse::Ok().json(Health {
             status: "ready".into(),
             message: None,
         }),
         Err(error) => {
-            tracing::warn!(%error, "not ready");
+            // The outage itself is logged once by the pool's health tracker.
+            tracing::debug!(%error, "not ready");
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", "1"))
                 .json(Health {
@@ -69,7 +81,10 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>, metrics: web::Data<Metrics>) -> HttpResponse {
     let (connections, idle) = state.db.state();
+    let mut text = metrics.render(connections, idle, state.settings.db_pool_size);
+    let (running, peak, slots) = state.hashing.gauges();
+    text.push_str(&telemetry::hashing_gauges(running, peak, slots));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(metrics.render(connections, idle, state.settings.db_pool_size))
+        .body(text)
 }

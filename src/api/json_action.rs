@@ -116,6 +116,8 @@ enum ActionError {
     InvalidProperty(String),
     /// 34006
     BodyTooLarge { limit: usize },
+    /// 34007
+    BodyTimeout,
     /// 34010: the same answer whether the user exists or not.
     BadCredentials,
     /// 34011: failed logins or two-factor codes over the limit.
@@ -128,6 +130,8 @@ enum ActionError {
     NotPermitted(&'static str),
     /// 34090: retryable.
     Unavailable,
+    /// 34091: a concurrency limit is full; retryable.
+    Busy(String),
     /// 34099: the cause is logged, never sent.
     Internal,
 }
@@ -145,12 +149,14 @@ impl ActionError {
             ActionError::UnknownAction(_) => 34004,
             ActionError::InvalidProperty(_) => 34005,
             ActionError::BodyTooLarge { .. } => 34006,
+            ActionError::BodyTimeout => 34007,
             ActionError::BadCredentials => 34010,
             ActionError::Throttled { .. } => 34011,
             ActionError::TwoFactorRequired => 34012,
             ActionError::TwoFactorInvalid => 34013,
             ActionError::NotPermitted(_) => 34020,
             ActionError::Unavailable => 34090,
+            ActionError::Busy(_) => 34091,
             ActionError::Internal => 34099,
         }
     }
@@ -175,6 +181,9 @@ impl ActionError {
             ActionError::BodyTooLarge { limit } => {
                 format!("The request body is larger than the limit of {limit} bytes.")
             }
+            ActionError::BodyTimeout => {
+                "The request body did not arrive in time; send it in full right after the headers.".to_owned()
+            }
             ActionError::BadCredentials => "Invalid username or password.".to_owned(),
             ActionError::Throttled {
                 retry_after_seconds,
@@ -189,6 +198,7 @@ impl ActionError {
             ActionError::Unavailable => {
                 "The session store is temporarily unavailable; retry the request.".to_owned()
             }
+            ActionError::Busy(reason) => format!("The service is busy: {reason}."),
             ActionError::Internal => {
                 "Internal error; the cause is in the service's log.".to_owned()
             }
@@ -221,10 +231,12 @@ impl From<Error> for ActionError {
             )),
             Error::InvalidSortKeys => ActionError::InvalidProperty("Unknown sort keys.".into()),
             Error::PayloadTooLarge { limit } => ActionError::BodyTooLarge { limit },
+            Error::RequestTimeout => ActionError::BodyTimeout,
             Error::Unavailable(cause) => {
-                tracing::warn!(cause = %cause, "store unavailable");
+                tracing::debug!(cause = %cause, "store unavailable");
                 ActionError::Unavailable
             }
+            Error::Busy(reason) | Error::TooManyRequests(reason) => ActionError::Busy(reason),
             Error::Internal(cause) => {
                 tracing::error!(cause = %cause, "request failed");
                 ActionError::Internal
@@ -1029,6 +1041,12 @@ async fn handle(
     let limit = state.settings.max_body_bytes;
     let reply = match payload.to_bytes_limited(limit).await {
         Err(_) => Reply::failure(ActionError::BodyTooLarge { limit }),
+        Ok(Err(error)) if super::body_deadline::is_timeout_error(&error) => {
+            // The rest of the body may still come: this connection is done.
+            return HttpResponse::Ok()
+                .force_close()
+                .json(Reply::failure(ActionError::BodyTimeout).into_json());
+        }
         Ok(Err(error)) => Reply::failure(ActionError::InvalidJson(format!(
             "the body could not be read ({error})"
         ))),

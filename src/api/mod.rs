@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin_sessions;
+pub mod body_deadline;
 pub mod device_management;
 pub mod docs;
 pub mod health;
@@ -45,6 +46,7 @@ pub fn json_error(error: JsonPayloadError, limit: usize) -> Error {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
             Error::PayloadTooLarge { limit }
         }
+        JsonPayloadError::Payload(e) if body_deadline::is_timeout(&e) => Error::RequestTimeout,
         JsonPayloadError::ContentType => Error::bad_request(
             "error-invalid-content-type",
             "Content-Type must be application/json",
@@ -95,6 +97,9 @@ pub async fn json_body<T: DeserializeOwned>(
         .await
         .map_err(|_| Error::PayloadTooLarge { limit })?
         .map_err(|e| {
+            if body_deadline::is_timeout_error(&e) {
+                return Error::RequestTimeout;
+            }
             Error::bad_request(
                 "error-invalid-body",
                 format!("Unreadable request body: {e}"),

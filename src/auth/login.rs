@@ -13,7 +13,7 @@ use crate::domain::token::{new_session_id, AuthToken};
 use crate::domain::{clock, password, username};
 use crate::error::Error;
 use crate::startup::AppState;
-use crate::store::failures::{self, Scope};
+use crate::store::failures::{self, Limit, Scope};
 use crate::store::sessions::{self, NewSession, Session};
 use crate::store::users::{self, User};
 
@@ -160,8 +160,11 @@ pub fn open_session(
 }
 
 /// Checks a username and password, with failures counted per username and
-/// per IP in the store. An unknown user costs the same argon2 work and gets
-/// the same answer as a wrong password.
+/// per IP in the store. Each attempt is charged as a failure before its
+/// password is hashed, atomically with the check of the count, so parallel
+/// attempts cannot exceed the limit; a correct password gives the charge
+/// back. An unknown user costs the same argon2 work and gets the same answer
+/// as a wrong password.
 pub async fn verify_credentials(
     state: &web::Data<AppState>,
     username: &str,
@@ -171,63 +174,73 @@ pub async fn verify_credentials(
     let user_key = username::lookup_key(username);
     let settings = state.settings.clone();
     let (key, ip_owned) = (user_key.clone(), ip.to_owned());
-    let user = state
+    let (user, reservation) = state
         .db
-        .run(move |conn| -> Result<Option<User>, Error> {
+        .run(move |conn| -> Result<_, Error> {
             let now = clock::now();
-            let since = clock::plus_seconds(now, -settings.login_failure_window_seconds);
+            let window = settings.login_failure_window_seconds;
             let limits = [
-                (
-                    Scope::LoginUser,
-                    key.as_str(),
-                    settings.login_max_failures_per_user,
-                ),
-                (
-                    Scope::LoginIp,
-                    ip_owned.as_str(),
-                    settings.login_max_failures_per_ip,
-                ),
+                Limit {
+                    scope: Scope::LoginUser,
+                    key: &key,
+                    max: settings.login_max_failures_per_user,
+                },
+                Limit {
+                    scope: Scope::LoginIp,
+                    key: &ip_owned,
+                    max: settings.login_max_failures_per_ip,
+                },
             ];
-            for (scope, scope_key, max) in limits {
-                let (failed, oldest) = failures::recent(conn, scope, scope_key, since)?;
-                if failed >= max {
-                    let reopens = clock::plus_seconds(
-                        oldest.unwrap_or(now),
-                        settings.login_failure_window_seconds,
-                    );
-                    return Err(Error::Throttled {
-                        retry_after_seconds: (clock::unix_seconds(reopens)
-                            - clock::unix_seconds(now))
-                        .max(1),
-                    });
-                }
-            }
-            Ok(users::find_by_username_key(conn, &key)?.filter(|u| u.active))
+            let reservation =
+                failures::reserve(conn, &limits, clock::plus_seconds(now, -window), now)?.map_err(
+                    |refused| Error::Throttled {
+                        retry_after_seconds: retry_after(refused.oldest, window, now),
+                    },
+                )?;
+            let user = users::find_by_username_key(conn, &key)?.filter(|u| u.active);
+            Ok((user, reservation))
         })
         .await?;
 
     let candidate = password.to_owned();
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = web::block(move || password::verify(&candidate, stored.as_deref()))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-
-    let (key, ip_owned) = (user_key, ip.to_owned());
-    state
-        .db
-        .run(move |conn| -> Result<(), Error> {
-            if verified {
-                failures::clear(conn, Scope::LoginUser, &key)?;
-            } else {
-                let now = clock::now();
-                failures::record(conn, Scope::LoginUser, &key, now)?;
-                failures::record(conn, Scope::LoginIp, &ip_owned, now)?;
+    let checked = state
+        .hashing
+        .run(move || password::verify(&candidate, stored.as_deref()))
+        .await;
+    let verified = match checked {
+        Ok(verified) => verified,
+        Err(error) => {
+            // Nothing was checked: the attempt does not count.
+            let reservation = reservation.clone();
+            let released = state
+                .db
+                .run(move |conn| failures::release(conn, &reservation))
+                .await;
+            if let Err(release_error) = released {
+                tracing::warn!(error = %release_error, "could not give back an unchecked login attempt");
             }
-            Ok(())
-        })
-        .await?;
+            return Err(error);
+        }
+    };
     match user {
-        Some(user) if verified => Ok(user),
+        Some(user) if verified => {
+            state
+                .db
+                .run(move |conn| -> Result<(), Error> {
+                    failures::release(conn, &reservation)?;
+                    failures::clear(conn, Scope::LoginUser, &user_key)?;
+                    Ok(())
+                })
+                .await?;
+            Ok(user)
+        }
         _ => Err(Error::LoginFailed),
     }
+}
+
+/// Seconds until the oldest counted failure leaves the window (at least 1).
+pub fn retry_after(oldest: Option<NaiveDateTime>, window_seconds: i64, now: NaiveDateTime) -> i64 {
+    let reopens = clock::plus_seconds(oldest.unwrap_or(now), window_seconds);
+    (clock::unix_seconds(reopens) - clock::unix_seconds(now)).max(1)
 }

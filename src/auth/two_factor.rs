@@ -6,13 +6,14 @@ use actix_web::HttpRequest;
 use chrono::NaiveDateTime;
 
 use super::Caller;
+use crate::auth::login::retry_after;
 use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::secret_box::SecretBox;
 use crate::domain::totp::{self, TwoFactorCode};
 use crate::error::{Error, TwoFactorError};
 use crate::startup::AppState;
-use crate::store::failures::{self, Scope};
+use crate::store::failures::{self, Limit, Scope};
 use crate::store::sessions;
 use crate::store::users::{self, User};
 
@@ -36,17 +37,19 @@ pub fn check_code(
     raw_code: &str,
     now: NaiveDateTime,
 ) -> Result<(), Error> {
+    // Charged before the code is checked, atomically with the count, so
+    // parallel guesses cannot exceed the limit; a good code clears it.
     let since = clock::plus_seconds(now, -limits.window_seconds);
-    let (failed, oldest) = failures::recent(conn, Scope::TwoFactor, &user.guid, since)?;
-    if failed >= limits.max_failures {
-        let retry_after_seconds = oldest.map_or(limits.window_seconds, |oldest| {
-            clock::unix_seconds(clock::plus_seconds(oldest, limits.window_seconds))
-                - clock::unix_seconds(now)
-        });
-        return Err(Error::TwoFactor(TwoFactorError::MaxAttempts {
-            retry_after_seconds: retry_after_seconds.max(1),
-        }));
-    }
+    let limit = Limit {
+        scope: Scope::TwoFactor,
+        key: &user.guid,
+        max: limits.max_failures,
+    };
+    failures::reserve(conn, &[limit], since, now)?.map_err(|refused| {
+        Error::TwoFactor(TwoFactorError::MaxAttempts {
+            retry_after_seconds: retry_after(refused.oldest, limits.window_seconds, now),
+        })
+    })?;
 
     let accepted = match TwoFactorCode::parse(raw_code) {
         Some(TwoFactorCode::Totp(code)) => {
@@ -72,7 +75,7 @@ pub fn check_code(
         failures::clear(conn, Scope::TwoFactor, &user.guid)?;
         Ok(())
     } else {
-        failures::record(conn, Scope::TwoFactor, &user.guid, now)?;
+        // The charge taken above stays as this failure.
         Err(Error::TwoFactor(TwoFactorError::Invalid))
     }
 }

@@ -12,6 +12,12 @@ use regex_syntax::ast::{self, Ast, ClassSetItem, LiteralKind, Visitor};
 pub const MAX_FILTER_BYTES: usize = 256;
 /// Postgres refuses repetition counts above 255 (its `DUPMAX`).
 const MAX_REPETITION: u32 = 255;
+/// The largest pattern accepted once counted repetitions are written out
+/// (`a{3}` is `aaa`, `(ab){2}` is `abab`): Postgres compiles them that way,
+/// and the cost of matching each row grows with the result. Nested counts
+/// multiply (`([a-z]{0,10}){0,255}` is 2,550 units). Postgres itself gives
+/// up ("too complex") somewhere above 2,550; this bound stays well below.
+pub const MAX_EXPANDED_SIZE: u64 = 1_000;
 const COMPILED_SIZE_LIMIT: usize = 1 << 20;
 
 /// A validated filter pattern.
@@ -46,6 +52,13 @@ impl Filter {
             .parse(raw)
             .map_err(|e| format!("{} at byte {}", e.kind(), e.span().start.offset))?;
         ast::visit(&parsed, Portable { pattern: raw })?;
+        let size = expanded_size(&parsed);
+        if size > MAX_EXPANDED_SIZE {
+            return Err(format!(
+                "the filter is too complex: written out, its repetitions come to {size} units, \
+                 more than {MAX_EXPANDED_SIZE}; use smaller counts or fewer nested repetitions"
+            ));
+        }
         compile(raw).map_err(|e| match e {
             regex::Error::CompiledTooBig(_) => "the filter is too complex".to_owned(),
             other => other.to_string(),
@@ -57,6 +70,42 @@ impl Filter {
 
     pub fn pattern(&self) -> &str {
         &self.pattern
+    }
+}
+
+/// The size of `ast` with every counted repetition written out; an
+/// unbounded one (`*`, `+`, `{n,}`) counts as its operand once, or `n` times.
+fn expanded_size(ast: &Ast) -> u64 {
+    match ast {
+        Ast::Empty(_) | Ast::Flags(_) => 0,
+        Ast::Literal(_)
+        | Ast::Dot(_)
+        | Ast::Assertion(_)
+        | Ast::ClassUnicode(_)
+        | Ast::ClassPerl(_)
+        | Ast::ClassBracketed(_) => 1,
+        Ast::Repetition(repetition) => {
+            let times = match &repetition.op.kind {
+                ast::RepetitionKind::ZeroOrOne
+                | ast::RepetitionKind::ZeroOrMore
+                | ast::RepetitionKind::OneOrMore => 1,
+                ast::RepetitionKind::Range(range) => match range {
+                    ast::RepetitionRange::Exactly(n)
+                    | ast::RepetitionRange::AtLeast(n)
+                    | ast::RepetitionRange::Bounded(_, n) => u64::from(*n).max(1),
+                },
+            };
+            expanded_size(&repetition.ast).saturating_mul(times)
+        }
+        Ast::Group(group) => expanded_size(&group.ast),
+        Ast::Alternation(alternation) => alternation
+            .asts
+            .iter()
+            .fold(0, |sum, ast| sum.saturating_add(expanded_size(ast))),
+        Ast::Concat(concat) => concat
+            .asts
+            .iter()
+            .fold(0, |sum, ast| sum.saturating_add(expanded_size(ast))),
     }
 }
 
@@ -173,6 +222,21 @@ impl Visitor for Portable<'_> {
                 }
             },
             Ast::Repetition(repetition) => {
+                match &*repetition.ast {
+                    Ast::Repetition(_) => {
+                        return self.refuse(
+                            &repetition.span,
+                            "repeats a repetition, which Postgres does not allow; put the inner one in a group, as in (a?)*",
+                        )
+                    }
+                    Ast::Assertion(_) | Ast::Empty(_) => {
+                        return self.refuse(
+                            &repetition.span,
+                            "repeats an anchor or nothing, which Postgres does not allow; drop the quantifier",
+                        )
+                    }
+                    _ => {}
+                }
                 if let ast::RepetitionKind::Range(range) = &repetition.op.kind {
                     let largest = match range {
                         ast::RepetitionRange::Exactly(n) | ast::RepetitionRange::AtLeast(n) => *n,
@@ -309,6 +373,40 @@ mod tests {
             let reason = refused(pattern);
             assert!(reason.contains(named), "{pattern}: {reason}");
         }
+    }
+
+    #[test]
+    fn what_postgres_cannot_compile_is_refused_by_name() {
+        // Each of these compiles in Rust but Postgres rejects it
+        // ("quantifier operand invalid", "too complex").
+        let cases = [
+            ("^*", "`^*`"),
+            ("a|^*", "`^*`"),
+            ("\\A{2}", "`\\A{2}`"),
+            (" ?*?", "` ?*?`"),
+            ("a**", "`a**`"),
+            ("x{2}{3}", "`x{2}{3}`"),
+            ("$+", "`$+`"),
+            ("(((a{0,9}){0,9}){0,9}){0,9}", "too complex"),
+        ];
+        for (pattern, named) in cases {
+            let reason = refused(pattern);
+            assert!(reason.contains(named), "{pattern}: {reason}");
+        }
+    }
+
+    #[test]
+    fn repetitions_are_bounded_by_their_written_out_size() {
+        let reason = refused("([a-z]{0,10}){0,255}z");
+        assert!(reason.contains("2551 units"), "{reason}");
+        assert!(Filter::parse("[a-z]{0,255}[0-9]{0,255}").unwrap().is_some());
+        assert!(Filter::parse("((a{0,9}){0,9}){0,9}").unwrap().is_some());
+        assert!(Filter::parse("(a*)*b").unwrap().is_some());
+        assert!(Filter::parse("(^a|b$)+").unwrap().is_some());
+        assert_eq!(
+            expanded_size(&ast::parse::Parser::new().parse("(ab){3}c+").unwrap()),
+            7
+        );
     }
 
     #[test]

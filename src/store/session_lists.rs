@@ -52,6 +52,8 @@ pub struct ListRequest<'a> {
     pub offset: i64,
     pub limit: i64,
     pub after: Option<&'a Cursor>,
+    /// The most database work a filter may cost.
+    pub filter_budget: std::time::Duration,
 }
 
 /// The columns a list shows, sorts by and pages on; lists read these
@@ -107,7 +109,9 @@ pub struct Page {
 /// One page of active sessions and the number of all that match.
 pub fn page(conn: &mut Conn, request: &ListRequest<'_>, now: NaiveDateTime) -> DbResult<Page> {
     if request.filter.is_some() {
-        crate::db::with_custom_plans(conn, |conn| page_planned(conn, request, now))
+        crate::db::with_filter_budget(conn, request.filter_budget, |conn| {
+            page_planned(conn, request, now)
+        })
     } else {
         page_planned(conn, request, now)
     }
