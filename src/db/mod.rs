@@ -562,7 +562,10 @@ where
         AnyConnection::Sqlite(_) => filter_budget::within(budget, || f(conn)),
     };
     match outcome {
-        Err(DbError::Cancelled(_)) => Err(DbError::FilterTooExpensive { budget_ms }),
+        // Over budget; a cancellation for another reason stays a 503.
+        Err(DbError::Cancelled(cause)) if cause.contains("timeout") || cause.contains("budget") => {
+            Err(DbError::FilterTooExpensive { budget_ms })
+        }
         other => other,
     }
 }

@@ -548,3 +548,68 @@ impl TestApp {
         (session, secret)
     }
 }
+
+impl TestApp {
+    /// Adds `count` active sessions for `username` straight into the store
+    /// (COPY on Postgres), for tests that need a large table quickly.
+    pub fn bulk_sessions(&self, username: &str, count: usize) {
+        use sessiond::domain::token::{new_session_id, AuthToken};
+        use sessiond::store::sessions::NewSession;
+        let mut conn = self.pool.get().expect("store reachable");
+        let user = users::find_by_username_key(&mut conn, username)
+            .expect("look up user")
+            .expect("user exists");
+        let now = clock::now();
+        let rows: Vec<NewSession> = (0..count)
+            .map(|i| {
+                let token = AuthToken::generate();
+                let session_id = new_session_id();
+                NewSession {
+                    search_term: format!("ChromebrowserWindows{session_id}{}", user.guid),
+                    session_id,
+                    user_id: user.id,
+                    token_hash: token.hash().as_str().to_owned(),
+                    token_hint: token.hint(),
+                    description: String::new(),
+                    device_type: "browser".into(),
+                    device_name: "Chrome".into(),
+                    device_version: "113.0.0".into(),
+                    device_long_version: "113.0.0.0".into(),
+                    os_name: "Windows".into(),
+                    os_version: "10".into(),
+                    device_category: "pc".into(),
+                    ip: format!("10.0.{}.{}", i / 250, i % 250),
+                    host: "localhost".into(),
+                    instance_id: "bulk".into(),
+                    login_at: clock::plus_seconds(now, -(i as i64)),
+                    last_activity_at: now,
+                    expires_at: clock::plus_seconds(now, 86_400),
+                    idle_timeout_seconds: 86_400,
+                    permanent: false,
+                    two_factor_until: None,
+                    api_defaults: "{}".into(),
+                    updated_at: now,
+                }
+            })
+            .collect();
+        for chunk in rows.chunks(10_000) {
+            sessiond::store::bulk::insert_sessions(&mut conn, chunk).expect("bulk insert");
+        }
+    }
+
+    /// The value of one unlabelled sample in `/metrics`.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+    }
+}

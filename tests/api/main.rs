@@ -7,6 +7,7 @@ mod accounts;
 mod admin_sessions;
 mod binary;
 mod device_management;
+mod hostile;
 mod json_action;
 mod openapi;
 mod operations;
