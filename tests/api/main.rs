@@ -11,4 +11,5 @@ mod hostile;
 mod json_action;
 mod openapi;
 mod operations;
+mod outages;
 mod two_factor;
