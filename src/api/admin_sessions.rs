@@ -265,7 +265,8 @@ fn require_admin(caller: &Caller) -> Result<(), AdminError> {
         (status = 400, description = "Bad paging or sort (err_InvalidRequest), or the second factor is missing or wrong (the TOTP bodies)", body = AdminBadRequest),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
         (status = 403, description = "Not an admin", body = SimpleError),
-        (status = 503, description = "The store is unavailable; retry", body = AdminErrorBody),
+        (status = 429, description = "The caller already has as many admin lists running as allowed (`err_TooManyRequests`); see Retry-After", body = AdminErrorBody),
+        (status = 503, description = "The store is unavailable, or every slot for admin lists stayed busy (`err_Busy`); retry", body = AdminErrorBody),
     )
 )]
 #[get("/list")]
@@ -361,7 +362,8 @@ fn session_row(session: &Session, user: &User) -> AdminSession {
         (status = 404, description = "No such user (err_UserNotFound)", body = AdminErrorBody),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
         (status = 403, description = "Not an admin", body = SimpleError),
-        (status = 503, description = "The store is unavailable; retry", body = AdminErrorBody),
+        (status = 429, description = "The caller already has as many admin lists running as allowed (`err_TooManyRequests`); see Retry-After", body = AdminErrorBody),
+        (status = 503, description = "The store is unavailable, or every slot for admin lists stayed busy (`err_Busy`); retry", body = AdminErrorBody),
     )
 )]
 #[get("/user-sessions/{guid}")]

@@ -430,7 +430,8 @@ async fn required_session_id_body(
         (status = 200, description = "One page", body = SessionPage),
         (status = 400, description = "Bad paging, sort, filter or cursor, or an unknown parameter (`error-invalid-sort-keys` has only `error`)", body = RcError),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
-        (status = 503, description = "The store is unavailable; retry", body = RcError),
+        (status = 429, description = "The caller already has as many filtered lists running as allowed (`error-too-many-requests`); see Retry-After", body = RcError),
+        (status = 503, description = "The store is unavailable, or every slot for filtered lists stayed busy (`error-busy`); retry", body = RcError),
     )
 )]
 #[get("/api/v1/sessions/list")]
@@ -496,7 +497,8 @@ async fn list(
         (status = 400, description = "Bad parameters, or the second factor is missing or wrong", body = RcError),
         (status = 403, description = "Missing permission", body = SimpleError),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
-        (status = 503, description = "The store is unavailable; retry", body = RcError),
+        (status = 429, description = "The caller already has as many all-user lists running as allowed (`error-too-many-requests`); see Retry-After", body = RcError),
+        (status = 503, description = "The store is unavailable, or every slot for all-user lists stayed busy (`error-busy`); retry", body = RcError),
     )
 )]
 #[get("/api/v1/sessions/list.all")]
