@@ -108,6 +108,26 @@ pub struct Hashing {
     peak: Arc<AtomicUsize>,
 }
 
+/// A place in the hashing queue, left on drop: also when the request is
+/// abandoned while it waits.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    ahead: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn join(count: &'a AtomicUsize) -> Self {
+        let ahead = count.fetch_add(1, Ordering::AcqRel);
+        Waiting { count, ahead }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Hashing {
     pub fn new(size: usize, queue: usize, wait: Duration) -> Self {
         let size = size.max(1);
@@ -127,22 +147,10 @@ impl Hashing {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::Busy(
-                "Too many logins are waiting to be checked; retry shortly".into(),
-            ));
-        }
-        let slot = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let slot = slot
-            .map_err(|_| {
-                Error::Busy(format!(
-                    "No password check slot came free within {} ms; retry shortly",
-                    self.wait.as_millis()
-                ))
-            })?
-            .map_err(|_| Error::Busy("the server is shutting down".into()))?;
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => self.wait_for_slot().await?,
+        };
         let (running, peak) = (self.running.clone(), self.peak.clone());
         web::block(move || {
             let now = running.fetch_add(1, Ordering::AcqRel) + 1;
@@ -154,6 +162,24 @@ impl Hashing {
         })
         .await
         .map_err(|e| Error::Internal(format!("password check did not finish: {e}")))
+    }
+
+    async fn wait_for_slot(&self) -> Result<OwnedSemaphorePermit, Error> {
+        let waiting = Waiting::join(&self.waiting);
+        if waiting.ahead >= self.queue {
+            return Err(Error::Busy(
+                "Too many logins are waiting to be checked; retry shortly".into(),
+            ));
+        }
+        tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                Error::Busy(format!(
+                    "No password check slot came free within {} ms; retry shortly",
+                    self.wait.as_millis()
+                ))
+            })?
+            .map_err(|_| Error::Busy("the server is shutting down".into()))
     }
 
     /// (running now, most ever running at once, the cap)
@@ -183,6 +209,27 @@ mod tests {
         let _other = bulkhead.enter(2).await.unwrap();
         drop(first);
         assert!(bulkhead.enter(1).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_wait_leaves_the_hashing_queue() {
+        let hashing = Hashing::new(1, 1, Duration::from_secs(5));
+        let held = hashing.slots.clone().acquire_owned().await.unwrap();
+        // One login waits, then its caller goes away.
+        let waiting = tokio::time::timeout(Duration::from_millis(20), hashing.run(|| 1)).await;
+        assert!(waiting.is_err(), "it was still waiting");
+        assert_eq!(hashing.waiting.load(Ordering::Acquire), 0);
+        drop(held);
+        assert_eq!(hashing.run(|| 7).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once() {
+        let hashing = Hashing::new(1, 0, Duration::from_secs(5));
+        // A free slot needs no queue.
+        assert_eq!(hashing.run(|| 3).await.unwrap(), 3);
+        let _held = hashing.slots.clone().acquire_owned().await.unwrap();
+        assert!(matches!(hashing.run(|| ()).await, Err(Error::Busy(_))));
     }
 
     #[tokio::test]
