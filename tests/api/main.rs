@@ -10,4 +10,5 @@ mod device_management;
 mod json_action;
 mod openapi;
 mod operations;
+mod seed;
 mod two_factor;
