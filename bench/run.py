@@ -133,13 +133,19 @@ def parse_latency(text):
     return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
 
 
-def wrk(url, connections, duration, headers, body=None):
+def wrk(url, connections, duration, headers, body=None, count_statuses=False):
+    """Loads `url` with wrk (POSTing `body` as JSON if given). With
+    `count_statuses`, responses are also counted by status (bench/status.lua,
+    which costs wrk some speed) into result["statuses"]."""
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     env = dict(os.environ)
-    if body is not None:
+    if count_statuses:
+        cmd += ["-s", os.path.join(ROOT, "bench", "status.lua")]
+    elif body is not None:
         cmd += ["-s", os.path.join(ROOT, "bench", "post.lua")]
+    if body is not None:
         env["WRK_BODY"] = json.dumps(body)
     out = subprocess.run(cmd + [url], check=True, text=True, capture_output=True, env=env).stdout
     result = {"rps": float("nan"), "p50": float("nan"), "p99": float("nan"), "errors": 0}
@@ -156,6 +162,8 @@ def wrk(url, connections, duration, headers, body=None):
     m = re.search(r"Socket errors:.*", out)
     if m:
         result["socket_errors"] = m.group(0)
+    if count_statuses:
+        result["statuses"] = {int(code): int(n) for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.M)}
     return result
 
 
@@ -241,18 +249,25 @@ def pgbench(url, statements, connections, duration):
     return {"tps": float(m.group(1)) if m else float("nan"), "latency_ms": float(lat.group(1)) if lat else float("nan")}, script_lines
 
 
-def seed(seeder, url, users, sessions):
+def seed(seeder, url, users, sessions, tokens_out=None, extra_args=()):
+    """Seeds the bench store, which must hold nothing but seed data (the
+    seeder refuses anything else; run.py recreates the database and seeds it
+    before the first server start, which would otherwise create `admin`).
+    Returns the tokens file the seeder wrote (mode 0600: tokens, and the
+    generated passwords) and the seconds it took."""
+    tokens_out = tokens_out or os.path.join(TMP, "tokens.json")
     started = time.time()
     out = subprocess.run(
-        [seeder, "--users", str(users), "--sessions", str(sessions), "--tokens-out", os.path.join(TMP, "tokens.json")],
+        [seeder, "--users", str(users), "--sessions", str(sessions), "--tokens-out", tokens_out, *extra_args],
         env={**os.environ, "DATABASE_URL": url},
-        check=True,
         text=True,
         capture_output=True,
     )
     elapsed = time.time() - started
+    if out.returncode != 0:
+        sys.exit(f"sessiond-seed failed: {out.stderr.strip()}")
     log(out.stdout.strip())
-    with open(os.path.join(TMP, "tokens.json")) as f:
+    with open(tokens_out) as f:
         return json.load(f), elapsed
 
 

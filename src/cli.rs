@@ -151,7 +151,9 @@ fn connect(settings: &Settings) -> anyhow::Result<db::AnyConnection> {
     Ok(conn)
 }
 
-fn read_password(arg: &str) -> anyhow::Result<String> {
+/// A password from the command line, or `-`: one line of standard input.
+/// Checked against the rules for new passwords.
+pub fn read_password(arg: &str) -> anyhow::Result<String> {
     let password = if arg == "-" {
         let stdin = std::io::stdin();
         if stdin.is_terminal() {

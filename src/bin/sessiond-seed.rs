@@ -1,10 +1,15 @@
 //! Fills a store with users and sessions for the benchmark: a realistic mix
 //! of devices, user agents and login times, inserted in bulk (one argon2
-//! hash shared by every seeded user). Idempotent: it tops the store up to
-//! the requested sizes and replaces only the two sessions it hands out.
+//! hash shared by every ordinary seeded user). Idempotent: it tops the store
+//! up to the requested sizes and replaces only the two sessions it hands out.
+//!
+//! It only seeds a store that holds nothing but its own data (see
+//! `foreign_data`), gives `bench-admin` a random or supplied password, bounds
+//! the admin session's second-factor window, and writes the tokens file
+//! readable by its owner only.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -23,11 +28,12 @@ use sessiond::domain::password;
 use sessiond::domain::token::AuthToken;
 use sessiond::store::bulk;
 use sessiond::store::sessions::NewSession;
+use sessiond::store::settings as server_settings;
 use sessiond::store::users::NewUser;
 
 /// Seed a sessiond store for benchmarking.
 #[derive(Parser)]
-#[command(name = "sessiond-seed")]
+#[command(name = "sessiond-seed", long_about = LONG_ABOUT)]
 struct Args {
     /// The store to fill.
     #[arg(
@@ -46,16 +52,72 @@ struct Args {
     /// Sessions of the known user `bench-known`, all fresh on every run.
     #[arg(long, default_value_t = 50)]
     known_sessions: usize,
-    /// Where to write the tokens the load script uses (JSON).
+    /// Where to write the tokens and passwords the load scripts use (JSON,
+    /// mode 0600; missing directories are created).
     #[arg(long, default_value = "bench/results/tmp/tokens.json")]
     tokens_out: PathBuf,
+    /// Seed a store that holds data sessiond-seed did not create (users
+    /// other than its own, or another application's tables). Without it such
+    /// a store is refused.
+    #[arg(long)]
+    allow_existing_data: bool,
+    /// The password of `bench-admin` (`-` reads one line from standard
+    /// input). Without it, a random password is generated on every run and
+    /// recorded only in the tokens file.
+    #[arg(long, value_name = "PASSWORD")]
+    admin_password: Option<String>,
+    /// How long the seeded admin session counts as past the second factor,
+    /// in minutes (1 to 1440).
+    #[arg(long, value_name = "MINUTES", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_ADMIN_2FA_MINUTES as i64))]
+    admin_2fa_minutes: u32,
 }
 
-const PASSWORD: &str = "bench-password";
+const LONG_ABOUT: &str = "\
+Seed a sessiond store for benchmarking: seeded users (bench-user-NNNNN), the
+known user bench-known with fresh sessions, and the administrator bench-admin
+with one fresh session past the second factor. Idempotent: it tops the store up
+to the requested sizes and reissues only the sessions whose tokens it hands out.
+
+It refuses a store that holds data it did not seed: any user other than its own
+(bench-user-NNNNN, bench-known, bench-admin), users in a store it never marked
+as seeded, or, where sessiond's tables are missing, another application's
+tables. It then exits with status 1 and one line saying what it found, before
+migrating or writing anything. --allow-existing-data overrides the check.
+`sessiond serve` creates the user admin on an empty store, so seed a new store
+before serving it.
+
+Passwords: bench-admin gets the password given with --admin-password (`-` reads
+it from standard input); otherwise a random one, generated on every run and
+recorded only in the tokens file (admin.password), never printed. The ordinary
+seeded users and bench-known share one password, also random and replaced on
+every run, recorded in the tokens file as known.password: one argon2 hash keeps
+seeding fast, and the store has been checked to hold only seed data. No
+password is fixed or known in advance.
+
+The admin session is past the second factor for --admin-2fa-minutes (default
+60, at most 1440) from the end of the run, never longer; after that the 2FA
+routes refuse it (bench-admin has no TOTP): run the seeder again for a fresh
+one.
+
+The tokens file is written with mode 0600: a new file is created with that
+mode and renamed over the old one, so an existing file ends up 0600 too (and
+nothing new can be read through a handle opened on the old one). The tokens an
+earlier run wrote stop working: their sessions are replaced. Missing parent
+directories are created.";
+
+const SEED_MARK: &str = "seeded_by";
+const SEED_MARK_VALUE: &str = "sessiond-seed";
+const MAX_ADMIN_2FA_MINUTES: u32 = 24 * 60;
+const USER_PREFIX: &str = "bench-user-";
 const SESSION_ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz";
 const KNOWN: &str = "bench-known";
 const ADMIN: &str = "bench-admin";
 const CHUNK: usize = 50_000;
+/// Ids per `IN (…)` list: below SQLite's limit on bound parameters.
+const ID_CHUNK: usize = 10_000;
+/// Names shown in the refusal message.
+const SAMPLE: usize = 3;
 
 /// User agents with weights, roughly as a consumer product sees them.
 const AGENTS: [(&str, u32); 10] = [
@@ -91,14 +153,35 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    // A supplied password is read and checked before the store is touched.
+    let given_admin_password = args
+        .admin_password
+        .as_deref()
+        .map(sessiond::cli::read_password)
+        .transpose()?;
     let mut settings = Settings::defaults();
     settings.database_url = args.database_url.clone();
     let mut conn =
         db::establish(&settings).with_context(|| format!("connecting to {}", args.database_url))?;
+    if !args.allow_existing_data {
+        if let Some(found) = foreign_data(&mut conn)? {
+            anyhow::bail!(
+                "refusing to seed {}: it holds {found}; pass --allow-existing-data to seed it anyway",
+                args.database_url
+            );
+        }
+    }
     db::run_migrations(&mut conn)?;
+    server_settings::get_or_insert(&mut conn, SEED_MARK, SEED_MARK_VALUE)?;
     let started = std::time::Instant::now();
     let mut rng = StdRng::from_entropy();
-    let hash = password::hash(PASSWORD).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    // Fresh passwords on every run: one shared by the ordinary users (a
+    // single argon2 hash keeps bulk inserts fast), one for the admin.
+    let user_password = password::generate();
+    let user_hash = hash(&user_password)?;
+    let admin_password_generated = given_admin_password.is_none();
+    let admin_password = given_admin_password.unwrap_or_else(password::generate);
+    let admin_hash = hash(&admin_password)?;
     let now = clock::now();
     let devices: Vec<(Device, u32)> = AGENTS
         .iter()
@@ -107,15 +190,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     let total_weight: u32 = devices.iter().map(|(_, w)| w).sum();
 
     // Users: bench-user-00000 … plus the known user and the admin.
-    let existing: Vec<(i64, String, String)> = users::table
-        .filter(users::username_key.like("bench-%"))
-        .select((users::id, users::username_key, users::guid))
-        .load(&mut conn)?;
+    let existing = seed_users(&mut conn)?;
     let have = |name: &str| existing.iter().any(|(_, key, _)| key == name);
     let mut wanted: Vec<(String, String, bool)> = (0..args.users)
         .map(|i| {
             (
-                format!("bench-user-{i:05}"),
+                format!("{USER_PREFIX}{i:05}"),
                 format!(
                     "{} {}",
                     FIRST[i % FIRST.len()],
@@ -144,7 +224,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             username: name,
             username_key: name,
             name: display,
-            password_hash: &hash,
+            password_hash: if *admin { &admin_hash } else { &user_hash },
             roles: if *admin { "user,admin" } else { "user" },
             active: true,
             totp_enabled: false,
@@ -155,17 +235,21 @@ fn run(args: Args) -> anyhow::Result<()> {
     for chunk in rows.chunks(CHUNK) {
         bulk::insert_users(&mut conn, chunk)?;
     }
-    let seeded: Vec<(i64, String, String)> = users::table
-        .filter(users::username_key.like("bench-%"))
-        .select((users::id, users::username_key, users::guid))
-        .order(users::id)
-        .load(&mut conn)?;
+    let seeded = seed_users(&mut conn)?;
     let find = |name: &str| seeded.iter().find(|(_, key, _)| key == name).cloned();
     let (known_id, _, known_guid) = find(KNOWN).context("known user missing")?;
     let (admin_id, _, admin_guid) = find(ADMIN).context("admin missing")?;
+    // Users seeded by earlier runs take this run's passwords.
+    let ordinary: Vec<i64> = seeded
+        .iter()
+        .filter(|(id, _, _)| *id != admin_id)
+        .map(|(id, _, _)| *id)
+        .collect();
+    set_password_hash(&mut conn, &ordinary, &user_hash, now)?;
+    set_password_hash(&mut conn, &[admin_id], &admin_hash, now)?;
     let pool: Vec<&(i64, String, String)> = seeded
         .iter()
-        .filter(|(_, key, _)| key.starts_with("bench-user-"))
+        .filter(|(_, key, _)| key.starts_with(USER_PREFIX))
         .collect();
     anyhow::ensure!(
         !pool.is_empty() || args.sessions == 0,
@@ -174,13 +258,15 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     // Sessions: top the seeded users up to the requested count.
     let pool_ids: Vec<i64> = pool.iter().map(|(id, _, _)| *id).collect();
-    let present: i64 = sessions::table
-        .filter(sessions::user_id.ne(known_id))
-        .filter(sessions::user_id.ne(admin_id))
-        .filter(sessions::user_id.eq_any(&pool_ids))
-        .count()
-        .get_result(&mut conn)?;
-    let missing = args.sessions.saturating_sub(present as usize);
+    let mut present = 0usize;
+    for ids in pool_ids.chunks(ID_CHUNK) {
+        let counted: i64 = sessions::table
+            .filter(sessions::user_id.eq_any(ids))
+            .count()
+            .get_result(&mut conn)?;
+        present += counted as usize;
+    }
+    let missing = args.sessions.saturating_sub(present);
     let rebuild = if missing >= 100_000 {
         drop_secondary_indexes(&mut conn)?
     } else {
@@ -265,6 +351,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         known_token.get_or_insert(token);
     }
     let admin_token = AuthToken::generate();
+    let admin_2fa_until = clock::plus_seconds(clock::now(), i64::from(args.admin_2fa_minutes) * 60);
     rows.push(new_session(
         admin_id,
         &admin_guid,
@@ -273,7 +360,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         now,
         &mut rng,
         &admin_token,
-        Some(clock::far_future()),
+        Some(admin_2fa_until),
     ));
     bulk::insert_sessions(&mut conn, &rows)?;
     if let AnyConnection::Postgresql(pg) = &mut conn {
@@ -286,26 +373,228 @@ fn run(args: Args) -> anyhow::Result<()> {
         .filter(sessions::token_hash.eq(known_token.hash().as_str()))
         .select(sessions::session_id)
         .first(&mut conn)?;
-    if let Some(dir) = args.tokens_out.parent() {
-        std::fs::create_dir_all(dir)?;
+    let mut admin = json!({
+        "userId": admin_guid,
+        "token": admin_token.expose(),
+        "username": ADMIN,
+        "twoFactorUntil": clock::iso_millis(admin_2fa_until),
+    });
+    if admin_password_generated {
+        admin["password"] = json!(admin_password);
     }
     let tokens = json!({
-        "known": {"userId": known_guid, "token": known_token.expose(), "sessionId": known_session, "username": KNOWN, "password": PASSWORD},
-        "admin": {"userId": admin_guid, "token": admin_token.expose()},
+        "known": {"userId": known_guid, "token": known_token.expose(), "sessionId": known_session, "username": KNOWN, "password": user_password},
+        "admin": admin,
+        "userPrefix": USER_PREFIX,
         "users": seeded.len(),
         "sessions": total,
     });
-    let mut file = std::fs::File::create(&args.tokens_out)?;
-    writeln!(file, "{tokens:#}")?;
+    write_private(&args.tokens_out, &format!("{tokens:#}\n"))?;
     println!(
-        "{} users and {total} sessions in {} ({} sessions added in {:.1}s); tokens in {}",
+        "{} users and {total} sessions in {} ({} sessions added in {:.1}s); tokens in {} (mode 0600{})",
         seeded.len(),
         args.database_url,
         missing,
         started.elapsed().as_secs_f64(),
-        args.tokens_out.display()
+        args.tokens_out.display(),
+        if admin_password_generated {
+            ", with bench-admin's generated password"
+        } else {
+            ""
+        }
     );
     Ok(())
+}
+
+fn hash(password: &str) -> anyhow::Result<String> {
+    password::hash(password).map_err(|e| anyhow::anyhow!("hashing: {e}"))
+}
+
+/// Whether a username key is one the seeder creates: `bench-user-` and at
+/// least five digits, the known user or the admin.
+fn is_seed_key(key: &str) -> bool {
+    key == KNOWN
+        || key == ADMIN
+        || key
+            .strip_prefix(USER_PREFIX)
+            .is_some_and(|digits| digits.len() >= 5 && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The seeder's users in the store: (id, username key, guid), by id.
+fn seed_users(conn: &mut AnyConnection) -> anyhow::Result<Vec<(i64, String, String)>> {
+    let candidates: Vec<(i64, String, String)> = users::table
+        .filter(users::username_key.like("bench-%"))
+        .select((users::id, users::username_key, users::guid))
+        .order(users::id)
+        .load(conn)?;
+    Ok(candidates
+        .into_iter()
+        .filter(|(_, key, _)| is_seed_key(key))
+        .collect())
+}
+
+fn set_password_hash(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    hash: &str,
+    now: chrono::NaiveDateTime,
+) -> anyhow::Result<()> {
+    for ids in ids.chunks(ID_CHUNK) {
+        diesel::update(users::table.filter(users::id.eq_any(ids)))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// What the store holds that the seeder did not put there, described in a
+/// few words; `None` when it may be seeded. It reads only, and runs before
+/// migrations, so a refused store is left exactly as it was. Foreign data
+/// is: users other than the seeder's own (by name), users in a store the
+/// seeder never marked (so a real store whose users happen to have bench
+/// names is refused too), or, when the `users` table is missing, tables of
+/// another application.
+fn foreign_data(conn: &mut AnyConnection) -> anyhow::Result<Option<String>> {
+    let tables = table_names(conn)?;
+    if !tables.iter().any(|t| t == "users") {
+        let other: Vec<String> = tables
+            .into_iter()
+            .filter(|t| !t.starts_with("__diesel"))
+            .collect();
+        return Ok((!other.is_empty()).then(|| {
+            format!(
+                "{} but no sessiond users table ({})",
+                plural(other.len(), "table"),
+                sample(&other)
+            )
+        }));
+    }
+    let total: i64 = users::table.count().get_result(conn)?;
+    if total == 0 {
+        return Ok(None);
+    }
+    let unlike_seed = || {
+        diesel::dsl::not(
+            users::username_key
+                .like(format!("{USER_PREFIX}%"))
+                .or(users::username_key.eq(KNOWN))
+                .or(users::username_key.eq(ADMIN)),
+        )
+    };
+    let unlike: i64 = users::table
+        .filter(unlike_seed())
+        .count()
+        .get_result(conn)?;
+    let mut names: Vec<String> = users::table
+        .filter(unlike_seed())
+        .order(users::id)
+        .select(users::username)
+        .limit(SAMPLE as i64 + 1)
+        .load(conn)?;
+    // Names that start like the seeder's but are not its own.
+    let lookalikes: Vec<String> = users::table
+        .filter(users::username_key.like(format!("{USER_PREFIX}%")))
+        .order(users::id)
+        .select(users::username_key)
+        .load::<String>(conn)?
+        .into_iter()
+        .filter(|key| !is_seed_key(key))
+        .collect();
+    let foreign = unlike as usize + lookalikes.len();
+    if foreign > 0 {
+        names.extend(lookalikes);
+        return Ok(Some(format!(
+            "{} sessiond-seed did not create ({})",
+            plural(foreign, "user"),
+            sample(&names)
+        )));
+    }
+    if server_settings::get(conn, SEED_MARK)?.as_deref() != Some(SEED_MARK_VALUE) {
+        return Ok(Some(format!(
+            "{} but no mark of an earlier sessiond-seed run",
+            plural(total as usize, "user")
+        )));
+    }
+    Ok(None)
+}
+
+/// The tables in the store's schema (Postgres: the current schema).
+fn table_names(conn: &mut AnyConnection) -> anyhow::Result<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Table {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let tables: Vec<Table> = match conn {
+        AnyConnection::Postgresql(pg) => diesel::sql_query(
+            "SELECT tablename::text AS name FROM pg_catalog.pg_tables \
+             WHERE schemaname = current_schema() ORDER BY tablename",
+        )
+        .load(pg)?,
+        AnyConnection::Sqlite(sqlite) => diesel::sql_query(
+            "SELECT name FROM sqlite_master \
+             WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )
+        .load(sqlite)?,
+    };
+    Ok(tables.into_iter().map(|t| t.name).collect())
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The first few names, for a one-line message.
+fn sample(names: &[String]) -> String {
+    let mut shown = names
+        .iter()
+        .take(SAMPLE)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SAMPLE {
+        shown.push_str(", …");
+    }
+    shown
+}
+
+/// Writes `contents` to `path` readable by its owner only: a new file created
+/// with mode 0600 beside it, renamed over `path`. An existing file is
+/// replaced, never reopened, so whoever could read it before cannot read the
+/// new tokens through it. Missing parent directories are created.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let temporary = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.with_context(|| format!("writing {}", path.display()))
 }
 
 fn hex(bytes: &[u8]) -> String {

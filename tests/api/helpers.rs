@@ -229,16 +229,24 @@ pub async fn spawn_app_on_icu_locale(locale: &str) -> TestApp {
 }
 
 async fn spawn_app_on(settings: Settings, database: TestDatabase) -> TestApp {
+    let app = spawn_app_on_store(settings, database).await;
+    assert!(
+        !app.admin_password.is_empty(),
+        "a fresh store creates the first admin"
+    );
+    app
+}
+
+/// The app on a store that may already hold users (one `sessiond-seed`
+/// filled, say): then no first admin is created and `admin_password` is empty.
+pub async fn spawn_app_on_store(settings: Settings, database: TestDatabase) -> TestApp {
     let pool = DbPool::new(&settings);
     let database_url = raw_database_url(&settings);
     let app = Application::build(settings)
         .await
         .expect("build application");
     let address = app.address();
-    let admin_password = app
-        .initial_admin_password
-        .clone()
-        .expect("a fresh store creates the first admin");
+    let admin_password = app.initial_admin_password.clone().unwrap_or_default();
     let server = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {

@@ -12,4 +12,5 @@ mod json_action;
 mod openapi;
 mod operations;
 mod outages;
+mod seed;
 mod two_factor;
