@@ -6,7 +6,7 @@ mod health;
 pub mod schema;
 
 pub use collate::collate_c;
-pub use health::{one_line, Health};
+use health::Health;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,11 +105,6 @@ impl DbError {
             }
             _ => DbError::Query(error),
         }
-    }
-
-    /// Whether this is `diesel::NotFound`.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, DbError::Query(diesel::result::Error::NotFound))
     }
 }
 
@@ -480,11 +475,6 @@ impl DbPool {
                 }
             }
         }
-    }
-
-    /// Why the database cannot be reached, while it cannot.
-    pub fn outage(&self) -> Option<String> {
-        self.health.outage()
     }
 
     /// Pool gauges for `/metrics`.

@@ -245,7 +245,12 @@ async fn parallel_wrong_passwords_are_checked_at_most_the_limit(store: Store) {
 }
 
 async fn parallel_wrong_codes_are_checked_at_most_the_limit(store: Store) {
-    let app = spawn_app(store).await;
+    // As many guesses in flight at once as a production pool allows.
+    let app = spawn_app_with(store, |settings| {
+        settings.db_pool_size = 16;
+        settings.workers = 4;
+    })
+    .await;
     let (admin, secret) = app.admin_past_2fa().await;
     app.end_two_factor_window(&admin);
     let valid: Vec<String> = (-2..=2).map(|o| current_code(&secret, o)).collect();
