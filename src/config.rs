@@ -237,6 +237,17 @@ pub struct Settings {
     )]
     pub trusted_proxies: Vec<IpAddr>,
 
+    /// Comma-separated origins (`https://admin.example.com`, exact: scheme,
+    /// host and port) whose pages may call the API from a browser. Empty:
+    /// no cross-origin access. There is no wildcard.
+    #[arg(
+        long,
+        env = "SESSIOND_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<CorsOrigin>,
+
     /// Key that encrypts TOTP secrets at rest: 32 bytes, base64. Overrides the key file.
     #[arg(
         long,
@@ -359,6 +370,42 @@ impl Settings {
     }
 }
 
+/// One origin allowed to call the API cross-origin, as browsers send it in
+/// `Origin`: `scheme://host[:port]`, nothing more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorsOrigin(String);
+
+impl CorsOrigin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for CorsOrigin {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let origin = raw.trim();
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .ok_or_else(|| {
+                format!("'{origin}' is not an origin: write scheme://host[:port], as in https://admin.example.com")
+            })?;
+        let plausible = !rest.is_empty()
+            && rest.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+            });
+        if !plausible {
+            return Err(format!(
+                "'{origin}' is not an origin: only scheme://host[:port], with no path, \
+                 trailing slash or wildcard (there is no '*': list each origin)"
+            ));
+        }
+        Ok(CorsOrigin(origin.to_ascii_lowercase()))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -474,6 +521,22 @@ mod tests {
             "sqlite://a/b.db".parse::<DatabaseUrl>().unwrap(),
             DatabaseUrl::Sqlite(PathBuf::from("a/b.db"))
         );
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins_only() {
+        let origin: CorsOrigin = "https://Admin.example.com:8443".parse().unwrap();
+        assert_eq!(origin.as_str(), "https://admin.example.com:8443");
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "https://a.example/",
+            "ftp://a",
+            "a.example",
+            "https://",
+        ] {
+            assert!(bad.parse::<CorsOrigin>().is_err(), "{bad}");
+        }
     }
 
     #[test]

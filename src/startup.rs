@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
@@ -14,7 +15,7 @@ use utoipa_actix_web::AppExt;
 
 use crate::api;
 use crate::auth::two_factor;
-use crate::config::{DatabaseUrl, Settings};
+use crate::config::{CorsOrigin, DatabaseUrl, Settings};
 use crate::db::{self, DbError, DbPool};
 use crate::domain::secret_box::SecretBox;
 use crate::domain::{clock, password};
@@ -89,6 +90,7 @@ impl Application {
         });
         let metrics = web::Data::new(Metrics::default());
         let max_body = settings.max_body_bytes;
+        let cors_origins = settings.cors_origins.clone();
         let blocking_threads = (settings.db_pool_size as usize).max(4);
         let mut server = HttpServer::new(move || {
             App::new()
@@ -96,6 +98,7 @@ impl Application {
                 .openapi(api::docs::ApiDoc::openapi())
                 .map(|app| {
                     app.wrap(from_fn(api::body_deadline::body_deadline))
+                        .wrap(cors(&cors_origins))
                         .wrap(from_fn(telemetry::observe))
                         .app_data(state.clone())
                         .app_data(metrics.clone())
@@ -196,6 +199,32 @@ async fn prepare_store(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(10));
     }
+}
+
+/// Cross-origin access for the origins in `SESSIOND_CORS_ORIGINS`, and for
+/// no other: a disallowed origin's preflight is refused and its requests get
+/// no `Access-Control-Allow-Origin`, so the browser keeps the answer from it.
+fn cors(origins: &[CorsOrigin]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "HEAD", "POST"])
+        .allowed_headers([
+            "x-user-id",
+            "x-auth-token",
+            two_factor::CODE_HEADER,
+            "content-type",
+            telemetry::REQUEST_ID_HEADER,
+        ])
+        .expose_headers([
+            "x-total-count",
+            "link",
+            telemetry::REQUEST_ID_HEADER,
+            "retry-after",
+        ])
+        .max_age(600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin.as_str());
+    }
+    cors
 }
 
 fn load_secret_box(settings: &Settings) -> anyhow::Result<(SecretBox, Option<std::path::PathBuf>)> {

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin_sessions;
 pub mod body_deadline;
+pub mod dashboard;
 pub mod device_management;
 pub mod docs;
 pub mod health;
@@ -30,7 +31,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig, max_
 
 /// The fallback for paths nothing serves: a JSON 404.
 pub fn configure_rest(cfg: &mut web::ServiceConfig) {
-    cfg.default_service(web::to(not_found));
+    cfg.configure(dashboard::configure)
+        .default_service(web::to(not_found));
 }
 
 /// Malformed JSON, a wrong content type and an oversized body each get a

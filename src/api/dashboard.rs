@@ -1,0 +1,80 @@
+//! The admin web dashboard at `/dashboard/`: static HTML, CSS and
+//! JavaScript modules compiled into the binary (nothing is fetched at build
+//! or run time). The pages talk only to the public API, as any other
+//! dashboard would.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// (path under `/dashboard/`, content type, bytes)
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../dashboard/index.html"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../dashboard/style.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../dashboard/app.js"),
+    ),
+];
+
+/// No inline script or style, no other origin: the page can only run its
+/// own files and talk to this server.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(to_dashboard))
+        .route("/dashboard", web::get().to(to_dashboard))
+        .route("/dashboard/", web::get().to(index))
+        .route("/dashboard/{file:.*}", web::get().to(asset));
+}
+
+async fn to_dashboard() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/dashboard/"))
+        .finish()
+}
+
+async fn index() -> HttpResponse {
+    serve("index.html")
+}
+
+async fn asset(req: HttpRequest) -> HttpResponse {
+    let file = req.match_info().get("file").unwrap_or_default();
+    serve(file)
+}
+
+fn serve(file: &str) -> HttpResponse {
+    let Some((_, content_type, bytes)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+        return with_headers(HttpResponse::NotFound())
+            .content_type("text/plain; charset=utf-8")
+            .body("Not found");
+    };
+    with_headers(HttpResponse::Ok())
+        .content_type(*content_type)
+        .body(*bytes)
+}
+
+fn with_headers(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    response
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        // Small and compiled in: revalidating costs nothing and a new
+        // binary's pages are never mixed with an old one's.
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
+    response
+}
