@@ -54,6 +54,9 @@ pub enum Error {
     /// The request body did not arrive in time.
     #[error("request body timed out")]
     RequestTimeout,
+    /// A JSON endpoint was sent something other than `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     /// A bug or an unexpected store error; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -169,6 +172,10 @@ impl Error {
             ),
             Error::Busy(message) => rc_error("error-busy", message),
             Error::TooManyRequests(message) => rc_error("error-too-many-requests", message),
+            Error::UnsupportedMediaType => rc_error(
+                "error-unsupported-media-type",
+                "Content-Type must be application/json, with a JSON body",
+            ),
             Error::RequestTimeout => rc_error(
                 "error-request-timeout",
                 "The request body did not arrive in time; send it in full right after the headers",
@@ -231,6 +238,7 @@ impl ResponseError for Error {
             Error::Unauthorized | Error::LoginFailed => StatusCode::UNAUTHORIZED,
             Error::Throttled { .. } | Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::InvalidParams(_)
             | Error::UnknownParam(_)
@@ -342,6 +350,10 @@ impl ResponseError for AdminError {
                         .insert_header((header::RETRY_AFTER, "1"))
                         .json(Self::body("err_TooManyRequests", message));
                 }
+                Error::UnsupportedMediaType => Self::body(
+                    "err_UnsupportedMediaType",
+                    "Content-Type must be application/json, with a JSON body",
+                ),
                 Error::RequestTimeout => {
                     return HttpResponse::RequestTimeout().force_close().json(Self::body(
                         "err_RequestTimeout",

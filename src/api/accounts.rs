@@ -147,6 +147,7 @@ pub struct LoginBody {
         (status = 400, description = "A field is missing or wrong, the body is not JSON, or a second factor is needed or wrong", body = RcError),
         (status = 401, description = "Wrong username or password", body = LoginFailed),
         (status = 413, description = "The body is too large", body = RcError),
+        (status = 415, description = "Content-Type is not application/json", body = RcError),
         (status = 429, description = "Too many failed logins; see Retry-After", body = LoginFailed),
         (status = 503, description = "The store is unavailable; retry", body = RcError),
     )
@@ -331,6 +332,7 @@ fn required_code(body: CodeBody) -> Result<String, Error> {
         (status = 400, description = "No code, a wrong code, no enrollment in progress, or TOTP already on", body = RcError),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
         (status = 413, description = "The body is too large", body = RcError),
+        (status = 415, description = "Content-Type is not application/json", body = RcError),
         (status = 503, description = "The store is unavailable; retry", body = RcError),
     )
 )]
@@ -386,6 +388,7 @@ async fn validate_temp_token(
         (status = 400, description = "No code, a wrong code, or TOTP is not on", body = RcError),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
         (status = 413, description = "The body is too large", body = RcError),
+        (status = 415, description = "Content-Type is not application/json", body = RcError),
         (status = 503, description = "The store is unavailable; retry", body = RcError),
     )
 )]

@@ -633,6 +633,7 @@ async fn end_session(
         (status = 400, description = "A bad body", body = RcError),
         (status = 404, description = "Unknown, or another user's", body = SimpleError),
         (status = 413, description = "The body is too large", body = RcError),
+        (status = 415, description = "Content-Type is not application/json", body = RcError),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
         (status = 503, description = "The store is unavailable; retry", body = RcError),
     )
@@ -659,6 +660,7 @@ async fn logout_me(
         (status = 403, description = "Missing permission", body = SimpleError),
         (status = 404, description = "Unknown session", body = SimpleError),
         (status = 413, description = "The body is too large", body = RcError),
+        (status = 415, description = "Content-Type is not application/json", body = RcError),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
         (status = 503, description = "The store is unavailable; retry", body = RcError),
     )

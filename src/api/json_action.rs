@@ -118,6 +118,8 @@ enum ActionError {
     BodyTooLarge { limit: usize },
     /// 34007
     BodyTimeout,
+    /// 34008
+    NotJson,
     /// 34010: the same answer whether the user exists or not.
     BadCredentials,
     /// 34011: failed logins or two-factor codes over the limit.
@@ -150,6 +152,7 @@ impl ActionError {
             ActionError::InvalidProperty(_) => 34005,
             ActionError::BodyTooLarge { .. } => 34006,
             ActionError::BodyTimeout => 34007,
+            ActionError::NotJson => 34008,
             ActionError::BadCredentials => 34010,
             ActionError::Throttled { .. } => 34011,
             ActionError::TwoFactorRequired => 34012,
@@ -180,6 +183,9 @@ impl ActionError {
             ActionError::InvalidProperty(message) => message.clone(),
             ActionError::BodyTooLarge { limit } => {
                 format!("The request body is larger than the limit of {limit} bytes.")
+            }
+            ActionError::NotJson => {
+                "Content-Type must be application/json: send the envelope as a JSON object.".to_owned()
             }
             ActionError::BodyTimeout => {
                 "The request body did not arrive in time; send it in full right after the headers.".to_owned()
@@ -232,6 +238,7 @@ impl From<Error> for ActionError {
             Error::InvalidSortKeys => ActionError::InvalidProperty("Unknown sort keys.".into()),
             Error::PayloadTooLarge { limit } => ActionError::BodyTooLarge { limit },
             Error::RequestTimeout => ActionError::BodyTimeout,
+            Error::UnsupportedMediaType => ActionError::NotJson,
             Error::Unavailable(cause) => {
                 tracing::debug!(cause = %cause, "store unavailable");
                 ActionError::Unavailable
@@ -1030,6 +1037,7 @@ fn masked(value: &Value) -> Value {
     request_body = ActionRequest,
     responses(
         (status = 200, description = "The reply envelope, for every body, errors included", body = ActionReply),
+        (status = 415, description = "Content-Type is not application/json (`errorCode` 34008); nothing was read or done", body = ActionReply),
     )
 )]
 #[post("/api")]
@@ -1038,6 +1046,12 @@ async fn handle(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    if !super::is_json(&req) {
+        // Refused before the body is read: a cross-site form or a
+        // `text/plain` post (no preflight) cannot act here.
+        return HttpResponse::UnsupportedMediaType()
+            .json(Reply::failure(ActionError::NotJson).into_json());
+    }
     let limit = state.settings.max_body_bytes;
     let reply = match payload.to_bytes_limited(limit).await {
         Err(_) => Reply::failure(ActionError::BodyTooLarge { limit }),

@@ -49,10 +49,7 @@ pub fn json_error(error: JsonPayloadError, limit: usize) -> Error {
             Error::PayloadTooLarge { limit }
         }
         JsonPayloadError::Payload(e) if body_deadline::is_timeout(&e) => Error::RequestTimeout,
-        JsonPayloadError::ContentType => Error::bad_request(
-            "error-invalid-content-type",
-            "Content-Type must be application/json",
-        ),
+        JsonPayloadError::ContentType => Error::UnsupportedMediaType,
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             Error::InvalidParams(format!("Invalid request body: {e}"))
         }
@@ -85,14 +82,8 @@ pub async fn json_body<T: DeserializeOwned>(
     payload: web::Payload,
     limit: usize,
 ) -> Result<T, Error> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !(essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")) {
-        return Err(json_error(JsonPayloadError::ContentType, limit));
+    if !is_json(req) {
+        return Err(Error::UnsupportedMediaType);
     }
     let body = payload
         .to_bytes_limited(limit)
@@ -108,6 +99,22 @@ pub async fn json_body<T: DeserializeOwned>(
             )
         })?;
     serde_json::from_slice(&body).map_err(|e| json_error(JsonPayloadError::Deserialize(e), limit))
+}
+
+/// Whether the request says its body is JSON. Endpoints that take a body
+/// insist on it, so a cross-site form or a `text/plain` post (which a
+/// browser sends without a preflight) cannot reach them.
+pub fn is_json(req: &HttpRequest) -> bool {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > 5
+            && essence[essence.len() - 5..].eq_ignore_ascii_case("+json")
+            && essence.contains('/'))
 }
 
 /// Query parameters as name/value pairs, checked against the names a route
