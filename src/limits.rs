@@ -78,20 +78,31 @@ impl Bulkhead {
                 running: self.running.clone(),
             }
         };
-        let slot = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| {
-                Error::Busy(format!(
-                    "All {} slots for filtered and all-user list requests stayed busy for {} ms",
-                    self.size,
-                    self.wait.as_millis()
-                ))
-            })?
-            .map_err(|_| Error::Busy("the server is shutting down".into()))?;
+        let slot = slot_within(&self.slots, self.wait, || {
+            format!(
+                "All {} slots for filtered and all-user list requests stayed busy for {} ms",
+                self.size,
+                self.wait.as_millis()
+            )
+        })
+        .await?;
         Ok(BulkheadPermit {
             _slot: slot,
             _user: user,
         })
+    }
+}
+
+/// A slot from `slots` within `wait`, or 503 `Busy` saying `why`.
+async fn slot_within(
+    slots: &Arc<Semaphore>,
+    wait: Duration,
+    why: impl FnOnce() -> String,
+) -> Result<OwnedSemaphorePermit, Error> {
+    match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => Ok(slot),
+        Ok(Err(_)) => Err(Error::Busy("the server is shutting down".into())),
+        Err(_) => Err(Error::Busy(why())),
     }
 }
 
@@ -171,15 +182,13 @@ impl Hashing {
                 "Too many logins are waiting to be checked; retry shortly".into(),
             ));
         }
-        tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| {
-                Error::Busy(format!(
-                    "No password check slot came free within {} ms; retry shortly",
-                    self.wait.as_millis()
-                ))
-            })?
-            .map_err(|_| Error::Busy("the server is shutting down".into()))
+        slot_within(&self.slots, self.wait, || {
+            format!(
+                "No password check slot came free within {} ms; retry shortly",
+                self.wait.as_millis()
+            )
+        })
+        .await
     }
 
     /// (running now, most ever running at once, the cap)

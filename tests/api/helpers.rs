@@ -605,17 +605,21 @@ impl TestApp {
         }
     }
 
-    /// The value of one unlabelled sample in `/metrics`.
-    pub async fn metric(&self, name: &str) -> Option<f64> {
-        let text = self
-            .client
-            .get(self.url("/metrics"))
+    /// The body of `GET path`, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
             .send()
             .await
-            .expect("metrics")
+            .expect("request")
             .text()
             .await
-            .expect("metrics text");
+            .expect("a text body")
+    }
+
+    /// The value of one unlabelled sample in `/metrics`.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self.get_text("/metrics").await;
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|value| value.trim().parse().ok())

@@ -400,15 +400,7 @@ async fn made_up_methods_share_one_metrics_label(store: Store) {
             .unwrap();
         assert!(response.status().is_client_error());
     }
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     assert!(!text.contains("FOO"), "made-up methods became labels");
     assert!(text.contains("method=\"other\""), "{text}");
 }
