@@ -280,10 +280,13 @@ async fn list(
     let request = PageRequest::parse(param(&pairs, "page"), param(&pairs, "pageSize"))?;
     let (sort, order) = parse_sort(param(&pairs, "sort"))?;
     two_factor::require(&state, &caller, &req).await?;
-    let _slot = state.bulkhead.enter(caller.user.id).await?;
+    // Held by the store work itself, so the slot is not given back
+    // while a statement still runs for a caller who got 503.
+    let slot = state.bulkhead.enter(caller.user.id).await?;
     let (rows, total) = state
         .db
         .run(move |conn| {
+            let _slot = slot;
             admin_lists::users_with_active_sessions(
                 conn,
                 sort,
@@ -378,11 +381,14 @@ async fn user_sessions(
     let pairs = query_pairs(&req, &["page", "pageSize"])?;
     let request = PageRequest::parse(param(&pairs, "page"), param(&pairs, "pageSize"))?;
     two_factor::require(&state, &caller, &req).await?;
-    let _slot = state.bulkhead.enter(caller.user.id).await?;
+    // Held by the store work itself, so the slot is not given back
+    // while a statement still runs for a caller who got 503.
+    let slot = state.bulkhead.enter(caller.user.id).await?;
     let lookup = guid.clone();
     let found = state
         .db
         .run(move |conn| -> Result<_, AdminError> {
+            let _slot = slot;
             let Some(user) = users::find_by_guid(conn, &lookup)? else {
                 return Ok(None);
             };

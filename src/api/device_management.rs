@@ -457,11 +457,14 @@ async fn list(
             .run(move |conn| credentials.authenticate(conn))
             .await?;
         let params = params?;
-        let _slot = state.bulkhead.enter(caller.user.id).await?;
+        // Held by the store work itself, so the slot is not given back
+        // while a statement still runs for a caller who got 503.
+        let slot = state.bulkhead.enter(caller.user.id).await?;
         let owner = caller.user.id;
         let (page, params) = state
             .db
             .run(move |conn| {
+                let _slot = slot;
                 let page = load_page(conn, &params, Some(owner), budget)?;
                 Ok::<_, Error>((page, params))
             })
@@ -510,11 +513,14 @@ async fn list_all(
     caller.require(Permission::ViewDeviceManagement)?;
     let params = ListParams::parse(&req, Scope::Everyone, &state)?;
     two_factor::require(&state, &caller, &req).await?;
-    let _slot = state.bulkhead.enter(caller.user.id).await?;
+    // Held by the store work itself, so the slot is not given back
+    // while a statement still runs for a caller who got 503.
+    let slot = state.bulkhead.enter(caller.user.id).await?;
     let budget = state.settings.filter_timeout();
     let (page, params) = state
         .db
         .run(move |conn| {
+            let _slot = slot;
             let page = load_page(conn, &params, None, budget)?;
             Ok::<_, Error>((page, params))
         })
