@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+use crate::app::{self, Application};
 use crate::config::Settings;
 use crate::db;
 use crate::domain::{clock, password, username::Username};
-use crate::startup::{self, Application};
 use crate::store::{self, sessions, users};
 use crate::telemetry;
 
@@ -279,7 +279,7 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
             println!("revoked session {session}");
         }
         SessionsCommand::Purge => {
-            let (ended, purged) = startup::sweep(&mut conn, settings)?;
+            let (ended, purged) = app::sweep(&mut conn, settings)?;
             println!("ended {ended} expired sessions, purged {purged} old sessions");
         }
     }

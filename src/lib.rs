@@ -1,6 +1,7 @@
 //! sessiond: session management over one store, served as three published APIs.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -8,6 +9,5 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod limits;
-pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -8,13 +8,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::docs::{LoginFailed, NotLoggedIn, RcError};
 use crate::api::json_body;
+use crate::app::AppState;
 use crate::auth::login::{self as login_flow, Origin, SessionSpec};
 use crate::auth::two_factor;
 use crate::auth::Caller;
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::{clock, totp};
 use crate::error::{Error, TwoFactorError};
-use crate::startup::AppState;
 use crate::store::{sessions, users};
 
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -12,10 +12,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::docs::{AdminBadRequest, AdminErrorBody, NotLoggedIn, SimpleError};
 use crate::api::{json_body, param, query_pairs};
+use crate::app::AppState;
 use crate::auth::{two_factor, Caller, Permission};
 use crate::domain::clock;
 use crate::error::AdminError;
-use crate::startup::AppState;
 use crate::store::admin_lists::{self, Order, UserSort};
 use crate::store::sessions::{self, Session};
 use crate::store::users::{self, User};

@@ -11,6 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::docs::{NotLoggedIn, RcError, SimpleError};
 use crate::api::{json_body, param, query_pairs};
+use crate::app::AppState;
 use crate::auth::permissions::most_important_role;
 use crate::auth::{two_factor, Caller, Credentials, Permission};
 use crate::db::Conn;
@@ -18,7 +19,6 @@ use crate::domain::clock;
 use crate::domain::filter::Filter;
 use crate::domain::listing::{Cursor, CursorError, Paging, Scope, Sort, SortError};
 use crate::error::Error;
-use crate::startup::AppState;
 use crate::store::session_lists::{self, ListRequest, ListedSession, Page};
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;

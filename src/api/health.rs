@@ -7,9 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::app::AppState;
 use crate::db;
 use crate::error::Error;
-use crate::startup::AppState;
 use crate::telemetry::{self, Metrics};
 
 /// The longest `/readyz` waits for the store.

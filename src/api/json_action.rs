@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::app::AppState;
 use crate::auth::login::{self, Origin, SessionSpec};
 use crate::auth::permissions::{has_permission, Permission};
 use crate::db::{Conn, DbError};
@@ -19,7 +20,6 @@ use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::token::AuthToken;
 use crate::domain::{clock, username};
 use crate::error::{Error, TwoFactorError};
-use crate::startup::AppState;
 use crate::store::json_sessions::{self, SessionChanges};
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;

@@ -8,11 +8,11 @@ use std::pin::Pin;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::permissions::{self, Permission};
+use crate::app::AppState;
 use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::token::{AuthToken, TokenHash};
 use crate::error::Error;
-use crate::startup::AppState;
 use crate::store::sessions::{self, Lifetime, Session};
 use crate::store::users::User;
 

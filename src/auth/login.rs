@@ -7,12 +7,12 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use chrono::NaiveDateTime;
 
+use crate::app::AppState;
 use crate::db::{Conn, DbResult};
 use crate::domain::device::Device;
 use crate::domain::token::{new_session_id, AuthToken};
 use crate::domain::{clock, password, username};
 use crate::error::Error;
-use crate::startup::AppState;
 use crate::store::failures::{self, Limit, Scope};
 use crate::store::sessions::{self, NewSession, Session};
 use crate::store::users::{self, User};

@@ -6,13 +6,13 @@ use actix_web::HttpRequest;
 use chrono::NaiveDateTime;
 
 use super::Caller;
+use crate::app::AppState;
 use crate::auth::login::retry_after;
 use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::secret_box::SecretBox;
 use crate::domain::totp::{self, TwoFactorCode};
 use crate::error::{Error, TwoFactorError};
-use crate::startup::AppState;
 use crate::store::failures::{self, Limit, Scope};
 use crate::store::sessions;
 use crate::store::users::{self, User};

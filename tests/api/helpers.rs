@@ -8,10 +8,10 @@ use actix_web::dev::ServerHandle;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
+use sessiond::app::Application;
 use sessiond::config::Settings;
 use sessiond::db::{AnyConnection, DbPool};
 use sessiond::domain::{clock, password, username::Username};
-use sessiond::startup::Application;
 use sessiond::store::users;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,22 +21,11 @@ use crate::domain::secret_box::SecretBox;
 use crate::domain::{clock, password};
 use crate::limits::{Bulkhead, Hashing};
 use crate::store::sessions::Lifetime;
-use crate::store::{self, failures, sessions, settings as server_settings};
+use crate::store::{self, settings as server_settings};
 use crate::telemetry::{self, Metrics};
 
-/// What every handler can reach.
-pub struct AppState {
-    pub db: DbPool,
-    pub settings: Arc<Settings>,
-    pub secrets: SecretBox,
-    pub lifetime: Lifetime,
-    pub two_factor_limits: two_factor::Limits,
-    pub instance_id: String,
-    /// Slots for expensive list queries, so they cannot starve authentication.
-    pub bulkhead: Bulkhead,
-    /// The cap on concurrent password hashing.
-    pub hashing: Hashing,
-}
+use super::sweeper::spawn_sweeper;
+use super::AppState;
 
 pub struct Application {
     port: u16,
@@ -259,37 +248,4 @@ fn create_first_admin(conn: &mut db::Conn) -> anyhow::Result<Option<String>> {
         Err(e) if store::is_unique_violation(&e) => Ok(None),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Ends expired sessions and purges old rows, forever, every sweep interval.
-fn spawn_sweeper(pool: DbPool, settings: Arc<Settings>) {
-    let interval = Duration::from_secs(settings.sweep_interval_seconds.max(1));
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            ticker.tick().await;
-            let settings = settings.clone();
-            let outcome = pool.run(move |conn| sweep(conn, &settings)).await;
-            match outcome {
-                Ok((ended, purged)) if ended + purged > 0 => {
-                    tracing::info!(ended, purged, "session sweep");
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "session sweep failed"),
-            }
-        }
-    });
-}
-
-/// One sweep: returns (sessions ended, sessions purged).
-pub fn sweep(conn: &mut db::Conn, settings: &Settings) -> Result<(usize, usize), db::DbError> {
-    let now = clock::now();
-    let ended = sessions::end_expired(conn, now)?;
-    let purged =
-        sessions::purge_ended(conn, clock::plus_seconds(now, -settings.retention_seconds))?;
-    let longest_window = settings
-        .login_failure_window_seconds
-        .max(settings.two_factor_failure_window_seconds);
-    failures::purge(conn, clock::plus_seconds(now, -longest_window))?;
-    Ok((ended, purged))
 }

@@ -1,0 +1,24 @@
+//! `AppState`: what every handler can reach.
+
+use std::sync::Arc;
+
+use crate::auth::two_factor;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::domain::secret_box::SecretBox;
+use crate::limits::{Bulkhead, Hashing};
+use crate::store::sessions::Lifetime;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: DbPool,
+    pub settings: Arc<Settings>,
+    pub secrets: SecretBox,
+    pub lifetime: Lifetime,
+    pub two_factor_limits: two_factor::Limits,
+    pub instance_id: String,
+    /// Slots for expensive list queries, so they cannot starve authentication.
+    pub bulkhead: Bulkhead,
+    /// The cap on concurrent password hashing.
+    pub hashing: Hashing,
+}

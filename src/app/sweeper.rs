@@ -1,0 +1,42 @@
+//! The background sweep: ends expired sessions and purges old rows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::domain::clock;
+use crate::store::{failures, sessions};
+
+/// Ends expired sessions and purges old rows, forever, every sweep interval.
+pub fn spawn_sweeper(pool: DbPool, settings: Arc<Settings>) {
+    let interval = Duration::from_secs(settings.sweep_interval_seconds.max(1));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            let settings = settings.clone();
+            let outcome = pool.run(move |conn| sweep(conn, &settings)).await;
+            match outcome {
+                Ok((ended, purged)) if ended + purged > 0 => {
+                    tracing::info!(ended, purged, "session sweep");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "session sweep failed"),
+            }
+        }
+    });
+}
+
+/// One sweep: returns (sessions ended, sessions purged).
+pub fn sweep(conn: &mut db::Conn, settings: &Settings) -> Result<(usize, usize), db::DbError> {
+    let now = clock::now();
+    let ended = sessions::end_expired(conn, now)?;
+    let purged =
+        sessions::purge_ended(conn, clock::plus_seconds(now, -settings.retention_seconds))?;
+    let longest_window = settings
+        .login_failure_window_seconds
+        .max(settings.two_factor_failure_window_seconds);
+    failures::purge(conn, clock::plus_seconds(now, -longest_window))?;
+    Ok((ended, purged))
+}
