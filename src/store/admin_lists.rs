@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Bool, Timestamp};
 
 use crate::db::schema::{sessions, users};
 use crate::db::{collate_c, Conn, DbResult, IntoDbResult};
+use crate::store::sessions::active;
 use crate::store::sessions::Session;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,8 +97,7 @@ pub fn users_with_active_sessions(
         UserSort::SessionCount => {
             let query = sessions::table
                 .inner_join(users::table)
-                .filter(sessions::logout_at.is_null())
-                .filter(sessions::expires_at.gt(now))
+                .filter(active(now))
                 .group_by(users::id)
                 .select((
                     users::guid,
@@ -136,8 +136,7 @@ pub fn active_sessions_of_user(
     let active = || {
         sessions::table
             .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::logout_at.is_null())
-            .filter(sessions::expires_at.gt(now))
+            .filter(active(now))
     };
     let total: i64 = active().count().get_result(conn).db()?;
     let rows = active()

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{sessions, users};
 use crate::db::{Conn, DbResult, IntoDbResult};
+use crate::store::sessions::active;
 use crate::store::sessions::{Lifetime, Session};
 
 /// The most sessions one `listSessions` or `describeSessions` answer holds,
@@ -23,8 +24,7 @@ pub fn list_active(
 ) -> DbResult<Vec<(Session, String)>> {
     let mut query = sessions::table
         .inner_join(users::table)
-        .filter(sessions::logout_at.is_null())
-        .filter(sessions::expires_at.gt(now))
+        .filter(active(now))
         .filter(users::active.eq(true))
         .select((Session::as_select(), users::username))
         .order((sessions::login_at.desc(), sessions::id.desc()))
@@ -54,19 +54,14 @@ pub fn extend(
         now,
         session.idle_timeout_seconds,
     );
-    let updated = diesel::update(
-        sessions::table
-            .find(session.id)
-            .filter(sessions::logout_at.is_null())
-            .filter(sessions::expires_at.gt(now)),
-    )
-    .set((
-        sessions::last_activity_at.eq(now),
-        sessions::expires_at.eq(expires_at),
-        sessions::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .db()?;
+    let updated = diesel::update(sessions::table.find(session.id).filter(active(now)))
+        .set((
+            sessions::last_activity_at.eq(now),
+            sessions::expires_at.eq(expires_at),
+            sessions::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .db()?;
     Ok(updated == 1)
 }
 
@@ -101,23 +96,18 @@ pub fn alter(
     let api_defaults = changes
         .api_defaults
         .unwrap_or_else(|| session.api_defaults.clone());
-    let updated = diesel::update(
-        sessions::table
-            .find(session.id)
-            .filter(sessions::logout_at.is_null())
-            .filter(sessions::expires_at.gt(now)),
-    )
-    .set((
-        sessions::description.eq(description),
-        sessions::idle_timeout_seconds.eq(idle_timeout_seconds),
-        sessions::permanent.eq(permanent),
-        sessions::api_defaults.eq(api_defaults),
-        sessions::last_activity_at.eq(now),
-        sessions::expires_at.eq(expires_at),
-        sessions::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .db()?;
+    let updated = diesel::update(sessions::table.find(session.id).filter(active(now)))
+        .set((
+            sessions::description.eq(description),
+            sessions::idle_timeout_seconds.eq(idle_timeout_seconds),
+            sessions::permanent.eq(permanent),
+            sessions::api_defaults.eq(api_defaults),
+            sessions::last_activity_at.eq(now),
+            sessions::expires_at.eq(expires_at),
+            sessions::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .db()?;
     if updated != 1 {
         return Ok(None);
     }

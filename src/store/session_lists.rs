@@ -10,6 +10,7 @@ use diesel::sql_types::{BigInt, Bool, Timestamp};
 use crate::db::schema::{sessions, users};
 use crate::db::{collate_c, regex_imatch, Conn, DbResult, IntoDbResult, MultiBackend};
 use crate::domain::listing::{Cursor, Direction, KeyValue, Sort, SortKey};
+use crate::store::sessions::active;
 
 /// `query.then_order_by(column <direction>)` for one sort key.
 macro_rules! order_by_key {
@@ -218,11 +219,7 @@ fn matching(
     matched_users: Option<&[i64]>,
     now: NaiveDateTime,
 ) -> Condition {
-    let mut condition: Condition = Box::new(
-        sessions::logout_at
-            .is_null()
-            .and(sessions::expires_at.gt(now)),
-    );
+    let mut condition: Condition = Box::new(active(now));
     if let Some(owner) = request.owner {
         condition = Box::new(condition.and(sessions::user_id.eq(owner)));
     }
@@ -255,11 +252,7 @@ fn sessions_only(
     matched_users: Option<&[i64]>,
     now: NaiveDateTime,
 ) -> Option<SessionsCondition> {
-    let mut condition: SessionsCondition = Box::new(
-        sessions::logout_at
-            .is_null()
-            .and(sessions::expires_at.gt(now)),
-    );
+    let mut condition: SessionsCondition = Box::new(active(now));
     if let Some(owner) = request.owner {
         condition = Box::new(condition.and(sessions::user_id.eq(owner)));
     }

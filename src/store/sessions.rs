@@ -105,6 +105,15 @@ impl Lifetime {
     }
 }
 
+/// The contract's "active": not ended and not expired. Every query about
+/// active sessions uses this one condition.
+#[diesel::dsl::auto_type]
+pub fn active(now: NaiveDateTime) -> _ {
+    sessions::logout_at
+        .is_null()
+        .and(sessions::expires_at.gt(now))
+}
+
 pub fn insert(conn: &mut Conn, new: &NewSession) -> DbResult<Session> {
     diesel::insert_into(sessions::table)
         .values(new)
@@ -130,8 +139,7 @@ pub fn authenticate(
         .filter(sessions::token_hash.eq(token_hash.as_str()))
         .filter(users::guid.eq(user_guid))
         .filter(users::active.eq(true))
-        .filter(sessions::logout_at.is_null())
-        .filter(sessions::expires_at.gt(now))
+        .filter(active(now))
         .select((Session::as_select(), User::as_select()))
         .first(conn)
         .optional()
@@ -148,8 +156,7 @@ pub fn find_active_by_token(
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(token_hash.as_str()))
         .filter(users::active.eq(true))
-        .filter(sessions::logout_at.is_null())
-        .filter(sessions::expires_at.gt(now))
+        .filter(active(now))
         .select((Session::as_select(), User::as_select()))
         .first(conn)
         .optional()
@@ -212,19 +219,14 @@ pub fn end(conn: &mut Conn, id: i64, by: &str, now: NaiveDateTime) -> DbResult<b
 /// Ends one *active* session by its numeric id. False when there is no
 /// active session with that id. The admin API and the CLI both revoke here.
 pub fn revoke_active(conn: &mut Conn, id: i64, by: &str, now: NaiveDateTime) -> DbResult<bool> {
-    let updated = diesel::update(
-        sessions::table
-            .find(id)
-            .filter(sessions::logout_at.is_null())
-            .filter(sessions::expires_at.gt(now)),
-    )
-    .set((
-        sessions::logout_at.eq(now),
-        sessions::logout_by.eq(by),
-        sessions::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .db()?;
+    let updated = diesel::update(sessions::table.find(id).filter(active(now)))
+        .set((
+            sessions::logout_at.eq(now),
+            sessions::logout_by.eq(by),
+            sessions::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .db()?;
     Ok(updated == 1)
 }
 
@@ -290,9 +292,7 @@ pub fn list_for_cli(
         query = query.filter(users::username_key.eq(key.to_owned()));
     }
     if !include_ended {
-        query = query
-            .filter(sessions::logout_at.is_null())
-            .filter(sessions::expires_at.gt(now));
+        query = query.filter(active(now));
     }
     query.load(conn).db()
 }
@@ -324,8 +324,7 @@ pub fn end_all_for_user(
 ) -> DbResult<usize> {
     let mut query = diesel::update(sessions::table)
         .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::logout_at.is_null())
-        .filter(sessions::expires_at.gt(now))
+        .filter(active(now))
         .into_boxed();
     if let Some(keep) = keep {
         query = query.filter(sessions::id.ne(keep));
