@@ -282,7 +282,10 @@ async fn enable_totp(caller: Caller, state: web::Data<AppState>) -> Result<HttpR
     let secret = totp::new_secret();
     let enrollment = totp::enrollment(&secret, &caller.user.username)
         .ok_or_else(|| Error::Internal("could not build the TOTP enrollment".into()))?;
-    let sealed = state.secrets.seal(&secret, &caller.user.guid);
+    let sealed = state
+        .secrets
+        .seal(&secret, &caller.user.guid)
+        .map_err(|e| Error::Internal(format!("sealing the TOTP secret: {e}")))?;
     let user_id = caller.user.id;
     let stored = state
         .db

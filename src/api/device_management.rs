@@ -278,7 +278,7 @@ fn page_response(
     page: Page,
     with_user: bool,
     current: Option<i64>,
-) -> HttpResponse {
+) -> Result<HttpResponse, Error> {
     let next_cursor = match (page.more, page.rows.last()) {
         (true, Some(last)) => Some(
             Cursor {
@@ -286,7 +286,8 @@ fn page_response(
                 values: last.key_values(&params.sort),
                 id: last.session.id,
             }
-            .seal(&state.secrets),
+            .seal(&state.secrets)
+            .map_err(Error::Internal)?,
         ),
         _ => None,
     };
@@ -295,14 +296,14 @@ fn page_response(
         .into_iter()
         .map(|row| list_item(row, with_user, current))
         .collect();
-    HttpResponse::Ok().json(SessionPage {
+    Ok(HttpResponse::Ok().json(SessionPage {
         sessions,
         total: page.total,
         count: params.paging.count,
         offset: params.paging.offset,
         next_cursor,
         success: true,
-    })
+    }))
 }
 
 fn device(session: &Session) -> DeviceWire {
@@ -469,13 +470,7 @@ async fn list(
                 Ok::<_, Error>((page, params))
             })
             .await?;
-        return Ok(page_response(
-            &state,
-            params,
-            page,
-            false,
-            Some(caller.session.id),
-        ));
+        return page_response(&state, params, page, false, Some(caller.session.id));
     }
     // The hottest list: authentication and the page share one blocking call.
     let (page, params, current) = state
@@ -487,7 +482,7 @@ async fn list(
             Ok::<_, Error>((page, params, caller.session.id))
         })
         .await?;
-    Ok(page_response(&state, params, page, false, Some(current)))
+    page_response(&state, params, page, false, Some(current))
 }
 
 /// Everyone's active sessions, each with its user; needs `view-device-management` and 2FA.
@@ -525,7 +520,7 @@ async fn list_all(
             Ok::<_, Error>((page, params))
         })
         .await?;
-    Ok(page_response(&state, params, page, true, None))
+    page_response(&state, params, page, true, None)
 }
 
 /// One of the caller's sessions, active or ended, in full.

@@ -320,16 +320,9 @@ impl std::ops::DerefMut for PooledConn {
 #[derive(Clone)]
 pub struct DbPool {
     pool: r2d2::Pool<StoreManager>,
-    backend: Backend,
     health: Arc<Health>,
     /// The longest a request waits for the store, queueing included.
     timeout: Duration,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
 }
 
 impl DbPool {
@@ -337,10 +330,6 @@ impl DbPool {
     /// makes `readyz` fail rather than the process.
     pub fn new(settings: &Settings) -> Self {
         let target = Target::of(settings);
-        let backend = match target {
-            Target::Postgres(_) => Backend::Postgres,
-            Target::Sqlite(_) => Backend::Sqlite,
-        };
         let health = Arc::new(Health::default());
         let pool = r2d2::Pool::builder()
             .max_size(settings.db_pool_size.max(1))
@@ -366,14 +355,9 @@ impl DbPool {
             });
         DbPool {
             pool,
-            backend,
             health,
             timeout: settings.db_timeout(),
         }
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     /// A connection for synchronous callers (start-up, the sweep, tests).

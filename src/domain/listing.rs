@@ -201,9 +201,11 @@ impl Cursor {
         format!("{scope:?}|{}|{}", sort.signature(), filter.unwrap_or(""))
     }
 
-    pub fn seal(&self, secrets: &SecretBox) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        secrets.seal_url_safe(&json, CURSOR_CONTEXT)
+    pub fn seal(&self, secrets: &SecretBox) -> Result<String, String> {
+        let json = serde_json::to_vec(self).map_err(|e| format!("encoding a cursor: {e}"))?;
+        secrets
+            .seal_url_safe(&json, CURSOR_CONTEXT)
+            .map_err(|e| format!("sealing a cursor: {e}"))
     }
 
     /// Opens a cursor and checks it belongs to this list, sort and filter,
@@ -387,7 +389,7 @@ mod tests {
     #[test]
     fn a_cursor_round_trips_through_its_url_safe_form() {
         let (secrets, sort, context, cursor) = cursor_fixture();
-        let sealed = cursor.seal(&secrets);
+        let sealed = cursor.seal(&secrets).unwrap();
         assert!(sealed
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
@@ -397,7 +399,7 @@ mod tests {
     #[test]
     fn an_altered_cursor_is_invalid() {
         let (secrets, sort, context, cursor) = cursor_fixture();
-        let sealed = cursor.seal(&secrets);
+        let sealed = cursor.seal(&secrets).unwrap();
         let mut altered = sealed.clone().into_bytes();
         let last = altered.len() - 5;
         altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
@@ -415,7 +417,7 @@ mod tests {
     #[test]
     fn a_cursor_for_another_sort_or_filter_is_a_mismatch() {
         let (secrets, sort, _, cursor) = cursor_fixture();
-        let sealed = cursor.seal(&secrets);
+        let sealed = cursor.seal(&secrets).unwrap();
         let other = Cursor::context_for(Scope::Own, &sort, Some("firefox"));
         assert_eq!(
             Cursor::open(&sealed, &secrets, &other, &sort),

@@ -112,15 +112,21 @@ fn matches_hash(password: &str, stored: &str) -> bool {
         && Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
+/// An argon2id hash, with today's parameters, of a random password that was
+/// thrown away.
+const FALLBACK_DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$LxpI165nAY1i/vcb7v+Hzg$zUTxBSfimkdjtvXZpHCUIyj0q3Vqc6FDOrw1Iu+Zh8g";
+
 /// A hash of a random password with the same parameters as real ones.
 /// Computing it early keeps the first failed login from being slower.
 pub fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let throwaway = random_string(b"abcdefghijklmnopqrstuvwxyz0123456789", 32);
-        // Fixed inputs that cannot fail; should they, every login fails
-        // closed, since an empty string never parses as a hash.
-        hash(&throwaway).unwrap_or_default()
+        // Hashing a fresh random password does not fail; should it, a fixed
+        // hash of a password nobody knows keeps unknown users as slow as
+        // known ones (an empty string would make them fail at once).
+        hash(&throwaway).unwrap_or_else(|_| FALLBACK_DUMMY_HASH.to_owned())
     })
 }
 
@@ -190,6 +196,20 @@ mod tests {
         assert!(stored.contains("m=8192"));
         assert!(verify("small memory", Some(&stored)));
         assert!(!verify("small memorx", Some(&stored)));
+    }
+
+    #[test]
+    fn the_dummy_hashes_cost_what_real_ones_do() {
+        for dummy in [dummy_hash(), FALLBACK_DUMMY_HASH] {
+            let parsed = PasswordHash::new(dummy).unwrap();
+            let params = Params::try_from(&parsed).unwrap();
+            let default = Params::default();
+            assert_eq!(
+                (params.m_cost(), params.t_cost(), params.p_cost()),
+                (default.m_cost(), default.t_cost(), default.p_cost())
+            );
+            assert!(!verify("anything", Some(dummy)));
+        }
     }
 
     #[test]

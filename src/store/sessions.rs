@@ -41,12 +41,6 @@ pub struct Session {
     pub updated_at: NaiveDateTime,
 }
 
-impl Session {
-    pub fn is_active(&self, now: NaiveDateTime) -> bool {
-        self.logout_at.is_none() && self.expires_at > now
-    }
-}
-
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = sessions, treat_none_as_default_value = false)]
 pub struct NewSession {

@@ -31,7 +31,8 @@ pub fn get_or_insert(conn: &mut Conn, name: &str, value: &str) -> DbResult<Strin
     match inserted {
         Ok(_) => Ok(value.to_owned()),
         // Another instance won the race; theirs stands.
-        Err(e) if super::is_unique_violation(&e) => Ok(get(conn, name)?.unwrap_or_default()),
+        Err(e) if super::is_unique_violation(&e) => get(conn, name)?
+            .ok_or_else(|| crate::db::DbError::Query(diesel::result::Error::NotFound)),
         Err(e) => Err(e),
     }
 }

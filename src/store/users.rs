@@ -79,15 +79,6 @@ pub fn find_by_guid(conn: &mut Conn, guid: &str) -> DbResult<Option<User>> {
         .db()
 }
 
-pub fn find_by_id(conn: &mut Conn, id: i64) -> DbResult<Option<User>> {
-    users::table
-        .find(id)
-        .select(User::as_select())
-        .first(conn)
-        .optional()
-        .db()
-}
-
 pub fn list(conn: &mut Conn) -> DbResult<Vec<User>> {
     users::table
         .order(collate_c(users::username_key).asc())
@@ -224,16 +215,6 @@ pub fn use_backup_code(
     .execute(conn)
     .db()?;
     Ok(updated == 1)
-}
-
-/// How many unused backup codes the user has left.
-pub fn backup_codes_left(conn: &mut Conn, user_id: i64) -> DbResult<i64> {
-    backup_codes::table
-        .filter(backup_codes::user_id.eq(user_id))
-        .filter(backup_codes::used_at.is_null())
-        .count()
-        .get_result(conn)
-        .db()
 }
 
 /// Creates a user with an already hashed password. Admins get both roles.
