@@ -75,6 +75,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Counters kept by triggers on `sessions` (see the migration
+    /// `session_counters`); `unended` is the number of sessions not ended.
+    session_counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(backup_codes -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -82,5 +91,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     backup_codes,
     auth_failures,
-    server_settings
+    server_settings,
+    session_counters
 );

@@ -5,6 +5,7 @@ pub mod admin_lists;
 pub mod bulk;
 pub mod failures;
 pub mod json_sessions;
+pub mod session_counters;
 pub mod session_lists;
 pub mod sessions;
 pub mod settings;

@@ -2,14 +2,15 @@
 //! cursors so a deep page costs what the first one costs.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::{count_star, sql};
+use diesel::dsl::count_star;
 use diesel::helper_types::InnerJoinQuerySource;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Timestamp};
+use diesel::sql_types::Bool;
 
 use crate::db::schema::{sessions, users};
 use crate::db::{collate_c, regex_imatch, Conn, DbResult, IntoDbResult, MultiBackend};
 use crate::domain::listing::{Cursor, Direction, KeyValue, Sort, SortKey};
+use crate::store::session_counters;
 use crate::store::sessions::active;
 
 /// `query.then_order_by(column <direction>)` for one sort key.
@@ -127,7 +128,7 @@ fn page_planned(conn: &mut Conn, request: &ListRequest<'_>, now: NaiveDateTime) 
     // filter reads users' columns; without it the count is an index-only scan.
     let everyone_unfiltered = request.owner.is_none() && request.filter.is_none();
     let total: i64 = match sessions_only(request, matched_users.as_deref(), now) {
-        _ if everyone_unfiltered => active_total(conn, now)?,
+        _ if everyone_unfiltered => session_counters::active_sessions(conn, now)?,
         Some(condition) => sessions::table
             .filter(condition)
             .select(count_star())
@@ -182,22 +183,6 @@ fn page_planned(conn: &mut Conn, request: &ListRequest<'_>, now: NaiveDateTime) 
     let more = rows.len() as i64 > request.limit;
     rows.truncate(request.limit as usize);
     Ok(Page { rows, total, more })
-}
-
-/// Every active session: the trigger-kept count of sessions not ended,
-/// less those that expired and wait for the sweep to end them. One
-/// statement, so both parts come from the same snapshot.
-pub fn active_total(conn: &mut Conn, now: NaiveDateTime) -> DbResult<i64> {
-    diesel::select(
-        sql::<BigInt>(
-            "COALESCE((SELECT value FROM session_counters WHERE name = 'unended'), 0) \
-             - (SELECT COUNT(*) FROM sessions WHERE logout_at IS NULL AND expires_at <= ",
-        )
-        .bind::<Timestamp, _>(now)
-        .sql(")"),
-    )
-    .get_result(conn)
-    .db()
 }
 
 /// Ids of the users whose username or name match, when there are few enough
