@@ -5,6 +5,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY migrations ./migrations
 COPY src ./src
+COPY dashboard ./dashboard
 RUN cargo build --release --locked
 
 # Run: libpq for Postgres, curl for the health check.

@@ -26,7 +26,11 @@ fn sessiond(database_url: &str) -> Command {
 }
 
 /// Runs a CLI command to completion: (success, stdout, stderr).
-fn run(database_url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub(crate) fn run(
+    database_url: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
     let mut child = sessiond(database_url)
         .args(args)
         .stdin(Stdio::piped())
@@ -50,21 +54,28 @@ fn run(database_url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String,
     )
 }
 
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    address: String,
-    admin_password: String,
+    pub(crate) address: String,
+    pub(crate) admin_password: String,
     stdout_rest: mpsc::Receiver<String>,
 }
 
 /// Starts `sessiond serve` on port 0 and reads its banner.
 fn serve(database_url: &str) -> Served {
+    serve_with(database_url, &[])
+}
+
+/// `serve` with more (or overriding) environment variables. Standard error
+/// is read only by `stop`: keep `RUST_LOG` low for long runs.
+pub(crate) fn serve_with(database_url: &str, env: &[(&str, &str)]) -> Served {
     let mut child = sessiond(database_url)
         .arg("serve")
         .env("SESSIOND_BIND", "127.0.0.1:0")
         .env("SESSIOND_WORKERS", "1")
         .env("SESSIOND_LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -100,7 +111,7 @@ fn serve(database_url: &str) -> Served {
 }
 
 /// Sends SIGTERM and waits; returns (exit success, stderr).
-fn stop(mut served: Served) -> (bool, String) {
+pub(crate) fn stop(mut served: Served) -> (bool, String) {
     let pid = served.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin_sessions;
 mod binary;
+mod browser;
 mod cors;
 mod device_management;
 mod hostile;
