@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{self, Application};
 use crate::config::Settings;
 use crate::db;
+use crate::domain::ended_by::EndedBy;
 use crate::domain::{clock, password, username::Username};
 use crate::store::{self, sessions, users};
 use crate::telemetry;
@@ -273,7 +274,7 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
                     .map(|s| s.id)
                     .with_context(|| format!("no session {session}"))?,
             };
-            if !sessions::revoke_active(&mut conn, id, "cli", now)? {
+            if !sessions::revoke_active(&mut conn, id, &EndedBy::Cli, now)? {
                 bail!("no active session with ID {session}");
             }
             println!("revoked session {session}");

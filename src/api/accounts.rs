@@ -12,6 +12,7 @@ use crate::app::AppState;
 use crate::auth::login::{self as login_flow, Origin, SessionSpec};
 use crate::auth::two_factor;
 use crate::auth::Caller;
+use crate::domain::ended_by::EndedBy;
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::{clock, totp};
 use crate::error::{Error, TwoFactorError};
@@ -233,7 +234,7 @@ async fn logout(caller: Caller, state: web::Data<AppState>) -> Result<HttpRespon
     let id = caller.session.id;
     state
         .db
-        .run(move |conn| Ok::<_, Error>(sessions::end(conn, id, "user", clock::now())?))
+        .run(move |conn| Ok::<_, Error>(sessions::end(conn, id, &EndedBy::User, clock::now())?))
         .await?;
     Ok(HttpResponse::Ok().json(LogoutResponse {
         status: "success".into(),

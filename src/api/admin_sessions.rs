@@ -15,6 +15,7 @@ use crate::api::{json_body, param, query_pairs};
 use crate::app::AppState;
 use crate::auth::{two_factor, Caller, Permission};
 use crate::domain::clock;
+use crate::domain::ended_by::EndedBy;
 use crate::error::AdminError;
 use crate::store::admin_lists::{self, Order, UserSort};
 use crate::store::sessions::{self, Session};
@@ -472,7 +473,7 @@ async fn revoke(
             AdminError::InvalidRequest("'Session' must be an integer session ID".into())
         })?;
     two_factor::require(&state, &caller, &req).await?;
-    let by = format!("admin:{}", caller.user.guid);
+    let by = EndedBy::Admin(caller.user.guid.clone());
     let revoked = state
         .db
         .run(move |conn| sessions::revoke_active(conn, id, &by, clock::now()))
@@ -516,7 +517,7 @@ async fn revoke_user(
         }
     };
     two_factor::require(&state, &caller, &req).await?;
-    let by = format!("admin:{}", caller.user.guid);
+    let by = EndedBy::Admin(caller.user.guid.clone());
     let count = state
         .db
         .run(move |conn| -> Result<_, AdminError> {

@@ -16,6 +16,7 @@ use crate::auth::permissions::most_important_role;
 use crate::auth::{two_factor, Caller, Credentials, Permission};
 use crate::db::Conn;
 use crate::domain::clock;
+use crate::domain::ended_by::EndedBy;
 use crate::domain::filter::Filter;
 use crate::domain::listing::{Cursor, CursorError, Paging, Scope, Sort, SortError};
 use crate::error::Error;
@@ -599,7 +600,7 @@ async fn end_session(
     state: &web::Data<AppState>,
     session_id: String,
     owner: Option<i64>,
-    by: String,
+    by: EndedBy,
 ) -> Result<HttpResponse, Error> {
     if !plausible_session_id(&session_id) {
         return Err(session_not_found());
@@ -647,7 +648,7 @@ async fn logout_me(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
     let session_id = required_session_id_body(&req, payload, &state).await?;
-    end_session(&state, session_id, Some(caller.user.id), "user".into()).await
+    end_session(&state, session_id, Some(caller.user.id), EndedBy::User).await
 }
 
 /// Ends anyone's session (idempotent); needs `logout-device-management` and 2FA.
@@ -680,7 +681,7 @@ async fn logout(
         &state,
         session_id,
         None,
-        format!("admin:{}", caller.user.guid),
+        EndedBy::Admin(caller.user.guid.clone()),
     )
     .await
 }
@@ -705,7 +706,7 @@ async fn logout_others(caller: Caller, state: web::Data<AppState>) -> Result<Htt
                 conn,
                 user_id,
                 Some(keep),
-                "user",
+                &EndedBy::User,
                 clock::now(),
             )?)
         })

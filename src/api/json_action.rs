@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::auth::login::{self, Origin, SessionSpec};
 use crate::auth::permissions::{has_permission, Permission};
 use crate::db::{Conn, DbError};
+use crate::domain::ended_by::EndedBy;
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::token::AuthToken;
 use crate::domain::{clock, username};
@@ -1433,7 +1434,7 @@ fn delete_session(
         None => None,
     };
     let ended = match found {
-        Some((session, _)) => sessions::end(conn, session.id, "user", now)?,
+        Some((session, _)) => sessions::end(conn, session.id, &EndedBy::User, now)?,
         None => false,
     };
     let warnings = if ended {

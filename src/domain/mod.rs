@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod device;
+pub mod ended_by;
 pub mod filter;
 pub mod listing;
 pub mod password;

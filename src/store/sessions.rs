@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use crate::db::schema::{sessions, users};
 use crate::db::{Conn, DbResult, IntoDbResult};
 use crate::domain::clock;
+use crate::domain::ended_by::EndedBy;
 use crate::domain::token::TokenHash;
 use crate::store::users::User;
 
@@ -194,7 +195,7 @@ pub fn touch(
 }
 
 /// Ends one session. True if this call ended it, false if it had already ended.
-pub fn end(conn: &mut Conn, id: i64, by: &str, now: NaiveDateTime) -> DbResult<bool> {
+pub fn end(conn: &mut Conn, id: i64, by: &EndedBy, now: NaiveDateTime) -> DbResult<bool> {
     let updated = diesel::update(
         sessions::table
             .find(id)
@@ -202,7 +203,7 @@ pub fn end(conn: &mut Conn, id: i64, by: &str, now: NaiveDateTime) -> DbResult<b
     )
     .set((
         sessions::logout_at.eq(now),
-        sessions::logout_by.eq(by),
+        sessions::logout_by.eq(by.stored()),
         sessions::updated_at.eq(now),
     ))
     .execute(conn)
@@ -212,11 +213,11 @@ pub fn end(conn: &mut Conn, id: i64, by: &str, now: NaiveDateTime) -> DbResult<b
 
 /// Ends one *active* session by its numeric id. False when there is no
 /// active session with that id. The admin API and the CLI both revoke here.
-pub fn revoke_active(conn: &mut Conn, id: i64, by: &str, now: NaiveDateTime) -> DbResult<bool> {
+pub fn revoke_active(conn: &mut Conn, id: i64, by: &EndedBy, now: NaiveDateTime) -> DbResult<bool> {
     let updated = diesel::update(sessions::table.find(id).filter(active(now)))
         .set((
             sessions::logout_at.eq(now),
-            sessions::logout_by.eq(by),
+            sessions::logout_by.eq(by.stored()),
             sessions::updated_at.eq(now),
         ))
         .execute(conn)
@@ -250,7 +251,7 @@ pub fn end_expired(conn: &mut Conn, now: NaiveDateTime) -> DbResult<usize> {
     )
     .set((
         sessions::logout_at.eq(sessions::expires_at.nullable()),
-        sessions::logout_by.eq("expired"),
+        sessions::logout_by.eq(EndedBy::Expired.stored()),
         sessions::updated_at.eq(now),
     ))
     .execute(conn)
@@ -313,7 +314,7 @@ pub fn end_all_for_user(
     conn: &mut Conn,
     user_id: i64,
     keep: Option<i64>,
-    by: &str,
+    by: &EndedBy,
     now: NaiveDateTime,
 ) -> DbResult<usize> {
     let mut query = diesel::update(sessions::table)
@@ -326,7 +327,7 @@ pub fn end_all_for_user(
     query
         .set((
             sessions::logout_at.eq(now),
-            sessions::logout_by.eq(by),
+            sessions::logout_by.eq(by.stored()),
             sessions::updated_at.eq(now),
         ))
         .execute(conn)
