@@ -92,10 +92,7 @@ pub fn start_session(
     let token = AuthToken::generate();
     let session_id = new_session_id();
     let device = spec.origin.device;
-    let search_term = format!(
-        "{}{}{}{}{}",
-        device.name, device.kind, device.os_name, session_id, user.guid
-    );
+    let search_term = device.search_term(&session_id, &user.guid);
     let new = NewSession {
         session_id,
         user_id: user.id,

@@ -25,7 +25,7 @@ use sessiond::db::{self, AnyConnection};
 use sessiond::domain::clock;
 use sessiond::domain::device::Device;
 use sessiond::domain::password;
-use sessiond::domain::token::AuthToken;
+use sessiond::domain::token::{AuthToken, SESSION_ID_ALPHABET};
 use sessiond::store::bulk;
 use sessiond::store::sessions::NewSession;
 use sessiond::store::settings as server_settings;
@@ -110,7 +110,6 @@ const SEED_MARK: &str = "seeded_by";
 const SEED_MARK_VALUE: &str = "sessiond-seed";
 const MAX_ADMIN_2FA_MINUTES: u32 = 24 * 60;
 const USER_PREFIX: &str = "bench-user-";
-const SESSION_ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz";
 const KNOWN: &str = "bench-known";
 const ADMIN: &str = "bench-admin";
 const CHUNK: usize = 50_000;
@@ -650,10 +649,7 @@ fn new_session(
     let session_id: String = (0..17)
         .map(|_| char::from(SESSION_ID_ALPHABET[rng.gen_range(0..SESSION_ID_ALPHABET.len())]))
         .collect();
-    let search_term = format!(
-        "{}{}{}{}{}",
-        device.name, device.kind, device.os_name, session_id, user_guid
-    );
+    let search_term = device.search_term(&session_id, user_guid);
     NewSession {
         session_id,
         user_id,

@@ -21,6 +21,16 @@ pub struct Device {
 }
 
 impl Device {
+    /// What a list `filter` matches a session against: device name, type and
+    /// OS, then the session's id and the owner's guid, with no separator (as
+    /// Rocket.Chat builds it: `ChromebrowserWindowsQoYYFw2t9oKks2niG…`).
+    pub fn search_term(&self, session_id: &str, user_guid: &str) -> String {
+        format!(
+            "{}{}{}{session_id}{user_guid}",
+            self.name, self.kind, self.os_name
+        )
+    }
+
     pub fn from_user_agent(user_agent: &str) -> Self {
         let mut end = user_agent.len().min(MAX_USER_AGENT_BYTES);
         while !user_agent.is_char_boundary(end) {
@@ -79,6 +89,20 @@ fn first_three_parts(version: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_search_term_is_built_as_rocket_chat_builds_it() {
+        let device = Device {
+            name: "Chrome".into(),
+            kind: "browser".into(),
+            os_name: "Windows".into(),
+            ..Device::default()
+        };
+        assert_eq!(
+            device.search_term("QoYYFw2t9oKks2niG", "rbAXPnMktTFbNpwtJ"),
+            "ChromebrowserWindowsQoYYFw2t9oKks2niGrbAXPnMktTFbNpwtJ"
+        );
+    }
+
     use super::*;
 
     const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/113.0.0.0 Safari/537.36";

@@ -62,7 +62,8 @@ impl TokenHash {
     }
 }
 
-const SESSION_ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz";
+/// The characters of a `sessionId` (Meteor's id alphabet).
+pub const SESSION_ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz";
 
 /// A 17-character random id in Meteor's alphabet, like `QoYYFw2t9oKks2niG`.
 pub fn new_session_id() -> String {
