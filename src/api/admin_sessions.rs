@@ -16,8 +16,9 @@ use crate::app::AppState;
 use crate::auth::{two_factor, Caller, Permission};
 use crate::domain::clock;
 use crate::domain::ended_by::EndedBy;
+use crate::domain::listing::Direction;
 use crate::error::AdminError;
-use crate::store::admin_lists::{self, Order, UserSort};
+use crate::store::admin_lists::{self, UserSort};
 use crate::store::sessions::{self, Session};
 use crate::store::users::{self, User};
 
@@ -170,9 +171,9 @@ impl PageRequest {
 }
 
 /// `UserName` or `SessionCount`, optionally followed by `:asc` or `:desc`.
-fn parse_sort(raw: Option<&str>) -> Result<(UserSort, Order), AdminError> {
+fn parse_sort(raw: Option<&str>) -> Result<(UserSort, Direction), AdminError> {
     let Some(raw) = raw else {
-        return Ok((UserSort::UserName, Order::Asc));
+        return Ok((UserSort::UserName, Direction::Asc));
     };
     let (field, direction) = raw.split_once(':').unwrap_or((raw, "asc"));
     let field = match field {
@@ -185,8 +186,8 @@ fn parse_sort(raw: Option<&str>) -> Result<(UserSort, Order), AdminError> {
         }
     };
     let order = match direction {
-        "asc" => Order::Asc,
-        "desc" => Order::Desc,
+        "asc" => Direction::Asc,
+        "desc" => Direction::Desc,
         _ => {
             return Err(AdminError::InvalidRequest(format!(
                 "the direction in 'sort' must be asc or desc; got \"{raw}\""
@@ -572,14 +573,17 @@ mod tests {
 
     #[test]
     fn sort_takes_a_field_and_an_optional_direction() {
-        assert_eq!(parse_sort(None).unwrap(), (UserSort::UserName, Order::Asc));
+        assert_eq!(
+            parse_sort(None).unwrap(),
+            (UserSort::UserName, Direction::Asc)
+        );
         assert_eq!(
             parse_sort(Some("SessionCount:desc")).unwrap(),
-            (UserSort::SessionCount, Order::Desc)
+            (UserSort::SessionCount, Direction::Desc)
         );
         assert_eq!(
             parse_sort(Some("UserName")).unwrap(),
-            (UserSort::UserName, Order::Asc)
+            (UserSort::UserName, Direction::Asc)
         );
         assert!(parse_sort(Some("Nope")).is_err());
         assert!(parse_sort(Some("UserName:up")).is_err());

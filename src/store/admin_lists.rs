@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Bool, Timestamp};
 
 use crate::db::schema::{sessions, users};
 use crate::db::{collate_c, Conn, DbResult, IntoDbResult};
+use crate::domain::listing::Direction;
 use crate::store::sessions::active;
 use crate::store::sessions::Session;
 
@@ -15,12 +16,6 @@ use crate::store::sessions::Session;
 pub enum UserSort {
     UserName,
     SessionCount,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Order {
-    Asc,
-    Desc,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +58,7 @@ macro_rules! active_session_count {
 pub fn users_with_active_sessions(
     conn: &mut Conn,
     sort: UserSort,
-    order: Order,
+    order: Direction,
     offset: i64,
     limit: i64,
     now: NaiveDateTime,
@@ -85,10 +80,10 @@ pub fn users_with_active_sessions(
                 ))
                 .into_boxed();
             let query = match order {
-                Order::Asc => {
+                Direction::Asc => {
                     query.order_by((collate_c(users::username_key).asc(), users::id.asc()))
                 }
-                Order::Desc => {
+                Direction::Desc => {
                     query.order_by((collate_c(users::username_key).desc(), users::id.desc()))
                 }
             };
@@ -107,8 +102,8 @@ pub fn users_with_active_sessions(
                 ))
                 .into_boxed();
             let query = match order {
-                Order::Asc => query.order_by((count(sessions::id).asc(), users::id.asc())),
-                Order::Desc => query.order_by((count(sessions::id).desc(), users::id.desc())),
+                Direction::Asc => query.order_by((count(sessions::id).asc(), users::id.asc())),
+                Direction::Desc => query.order_by((count(sessions::id).desc(), users::id.desc())),
             };
             query.offset(offset).limit(limit).load(conn).db()?
         }
