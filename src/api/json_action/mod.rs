@@ -1,11 +1,13 @@
 //! The JSON action API: `POST /api` (seed 000, FairCom's jsonAction protocol).
 //!
 //! One endpoint takes an envelope `{requestId?, api?, action, params?,
-//! apiVersion?, debug?, authToken?, responseOptions?}` and always answers
-//! HTTP 200 with `{result, requestId, errorCode, errorMessage, authToken?,
+//! apiVersion?, debug?, authToken?, responseOptions?}` and answers HTTP 200
+//! with `{result, requestId, errorCode, errorMessage, authToken?,
 //! debugInfo?}`: whatever the body holds (bad JSON, a scalar, wrong types,
-//! too many bytes), the client reads `errorCode`. The sessions are ordinary
-//! rows of `sessions`, shared with the other two surfaces.
+//! too many bytes), the client reads `errorCode`. Only a request that is not
+//! `application/json` is answered 415 (with the same envelope), before its
+//! body is read. The sessions are ordinary rows of `sessions`, shared with
+//! the other two surfaces.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
