@@ -600,6 +600,13 @@ impl TestApp {
                 }
             })
             .collect();
+        // Loading is the test's set-up, not a request: no statement deadline
+        // (this pool is the test's own, not the app's).
+        if let AnyConnection::Postgresql(pg) = &mut *conn {
+            use diesel::connection::SimpleConnection;
+            pg.batch_execute("SET statement_timeout = 0")
+                .expect("lift the statement timeout");
+        }
         for chunk in rows.chunks(10_000) {
             sessiond::store::bulk::insert_sessions(&mut conn, chunk).expect("bulk insert");
         }
