@@ -4,7 +4,6 @@
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::docs::{LoginFailed, NotLoggedIn, RcError};
 use crate::api::json_body;
@@ -17,15 +16,6 @@ use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::{clock, totp};
 use crate::error::{Error, TwoFactorError};
 use crate::store::{sessions, users};
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(login)
-        .service(logout)
-        .service(me)
-        .service(enable_totp)
-        .service(validate_temp_token)
-        .service(disable_totp);
-}
 
 /// The caller, as `/me` and login show it.
 #[derive(Serialize, ToSchema)]
@@ -154,7 +144,7 @@ pub struct LoginBody {
     )
 )]
 #[post("/api/v1/login")]
-async fn login(
+pub(super) async fn login(
     req: HttpRequest,
     body: web::Json<LoginBody>,
     state: web::Data<AppState>,
@@ -230,7 +220,10 @@ async fn login(
     )
 )]
 #[post("/api/v1/logout")]
-async fn logout(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+pub(super) async fn logout(
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
     let id = caller.session.id;
     state
         .db
@@ -255,7 +248,7 @@ async fn logout(caller: Caller, state: web::Data<AppState>) -> Result<HttpRespon
     )
 )]
 #[get("/api/v1/me")]
-async fn me(caller: Caller) -> HttpResponse {
+pub(super) async fn me(caller: Caller) -> HttpResponse {
     let mut body = Me::of(&caller.user);
     body.success = Some(true);
     HttpResponse::Ok().json(body)
@@ -273,7 +266,10 @@ async fn me(caller: Caller) -> HttpResponse {
     )
 )]
 #[post("/api/v1/users.2fa.enableTOTP")]
-async fn enable_totp(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+pub(super) async fn enable_totp(
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
     if caller.user.totp_enabled {
         return Err(Error::bad_request(
             "error-totp-already-enabled",
@@ -341,7 +337,7 @@ fn required_code(body: CodeBody) -> Result<String, Error> {
     )
 )]
 #[post("/api/v1/users.2fa.validateTempToken")]
-async fn validate_temp_token(
+pub(super) async fn validate_temp_token(
     caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
@@ -397,7 +393,7 @@ async fn validate_temp_token(
     )
 )]
 #[post("/api/v1/users.2fa.disableTOTP")]
-async fn disable_totp(
+pub(super) async fn disable_totp(
     caller: Caller,
     req: HttpRequest,
     payload: web::Payload,

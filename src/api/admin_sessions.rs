@@ -8,7 +8,6 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::docs::{AdminBadRequest, AdminErrorBody, NotLoggedIn, SimpleError};
 use crate::api::{json_body, param, query_pairs};
@@ -25,16 +24,6 @@ use crate::store::users::{self, User};
 const BASE: &str = "/api/admin/v1/authenticated-sessions";
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(
-        utoipa_actix_web::scope(BASE)
-            .service(list)
-            .service(user_sessions)
-            .service(revoke)
-            .service(revoke_user),
-    );
-}
 
 /// Paging parameters, for the document (handlers parse them after authentication).
 #[derive(Deserialize, IntoParams)]
@@ -271,8 +260,8 @@ fn require_admin(caller: &Caller) -> Result<(), AdminError> {
         (status = 503, description = "The store is unavailable, or every slot for admin lists stayed busy (`err_Busy`); retry", body = AdminErrorBody),
     )
 )]
-#[get("/list")]
-async fn list(
+#[get("/api/admin/v1/authenticated-sessions/list")]
+pub(super) async fn list(
     caller: Caller,
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -371,8 +360,8 @@ fn session_row(session: &Session, user: &User) -> AdminSession {
         (status = 503, description = "The store is unavailable, or every slot for admin lists stayed busy (`err_Busy`); retry", body = AdminErrorBody),
     )
 )]
-#[get("/user-sessions/{guid}")]
-async fn user_sessions(
+#[get("/api/admin/v1/authenticated-sessions/user-sessions/{guid}")]
+pub(super) async fn user_sessions(
     caller: Caller,
     req: HttpRequest,
     guid: web::Path<String>,
@@ -459,8 +448,8 @@ async fn body_field(
         (status = 503, description = "The store is unavailable; retry", body = AdminErrorBody),
     )
 )]
-#[post("/revoke")]
-async fn revoke(
+#[post("/api/admin/v1/authenticated-sessions/revoke")]
+pub(super) async fn revoke(
     caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
@@ -501,8 +490,8 @@ async fn revoke(
         (status = 503, description = "The store is unavailable; retry", body = AdminErrorBody),
     )
 )]
-#[post("/revoke-user")]
-async fn revoke_user(
+#[post("/api/admin/v1/authenticated-sessions/revoke-user")]
+pub(super) async fn revoke_user(
     caller: Caller,
     req: HttpRequest,
     payload: web::Payload,

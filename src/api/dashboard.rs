@@ -4,7 +4,7 @@
 //! dashboard would.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 
 /// (path under `/dashboard/`, content type, bytes)
 const ASSETS: &[(&str, &str, &[u8])] = &[
@@ -71,24 +71,17 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(to_dashboard))
-        .route("/dashboard", web::get().to(to_dashboard))
-        .route("/dashboard/", web::get().to(index))
-        .route("/dashboard/{file:.*}", web::get().to(asset));
-}
-
-async fn to_dashboard() -> HttpResponse {
+pub(super) async fn to_dashboard() -> HttpResponse {
     HttpResponse::Found()
         .insert_header((header::LOCATION, "/dashboard/"))
         .finish()
 }
 
-async fn index() -> HttpResponse {
+pub(super) async fn index() -> HttpResponse {
     serve("index.html")
 }
 
-async fn asset(req: HttpRequest) -> HttpResponse {
+pub(super) async fn asset(req: HttpRequest) -> HttpResponse {
     let file = req.match_info().get("file").unwrap_or_default();
     serve(file)
 }

@@ -7,7 +7,6 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::docs::{NotLoggedIn, RcError, SimpleError};
 use crate::api::{json_body, param, query_pairs};
@@ -23,16 +22,6 @@ use crate::error::Error;
 use crate::store::session_lists::{self, ListRequest, ListedSession, Page};
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list)
-        .service(list_all)
-        .service(info)
-        .service(info_admin)
-        .service(logout_me)
-        .service(logout)
-        .service(logout_others);
-}
 
 /// The list parameters, for the document (handlers parse them with the
 /// domain types, after authentication).
@@ -437,7 +426,7 @@ async fn required_session_id_body(
     )
 )]
 #[get("/api/v1/sessions/list")]
-async fn list(
+pub(super) async fn list(
     credentials: Credentials,
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -501,7 +490,7 @@ async fn list(
     )
 )]
 #[get("/api/v1/sessions/list.all")]
-async fn list_all(
+pub(super) async fn list_all(
     caller: Caller,
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -538,7 +527,7 @@ async fn list_all(
     )
 )]
 #[get("/api/v1/sessions/info")]
-async fn info(
+pub(super) async fn info(
     credentials: Credentials,
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -575,7 +564,7 @@ async fn info(
     )
 )]
 #[get("/api/v1/sessions/info.admin")]
-async fn info_admin(
+pub(super) async fn info_admin(
     caller: Caller,
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -641,7 +630,7 @@ async fn end_session(
     )
 )]
 #[post("/api/v1/sessions/logout.me")]
-async fn logout_me(
+pub(super) async fn logout_me(
     caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
@@ -668,7 +657,7 @@ async fn logout_me(
     )
 )]
 #[post("/api/v1/sessions/logout")]
-async fn logout(
+pub(super) async fn logout(
     caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
@@ -697,7 +686,10 @@ async fn logout(
     )
 )]
 #[post("/api/v1/sessions/logout.others")]
-async fn logout_others(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+pub(super) async fn logout_others(
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
     let (user_id, keep) = (caller.user.id, caller.session.id);
     let count = state
         .db

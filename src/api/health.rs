@@ -5,7 +5,6 @@ use std::time::Duration;
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::db;
@@ -14,10 +13,6 @@ use crate::telemetry::{self, Metrics};
 
 /// The longest `/readyz` waits for the store.
 const READY_BUDGET: Duration = Duration::from_secs(1);
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(healthz).service(readyz).service(metrics);
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -31,7 +26,7 @@ pub struct Health {
 /// The process is up.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Up", body = Health)))]
 #[get("/healthz")]
-async fn healthz() -> HttpResponse {
+pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".into(),
         message: None,
@@ -47,7 +42,7 @@ async fn healthz() -> HttpResponse {
     )
 )]
 #[get("/readyz")]
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     // Probes time out in a second or two: answer well within that, from the
     // breaker at once while the store is known to be down.
     let budget = READY_BUDGET.min(state.settings.db_timeout());
@@ -79,7 +74,10 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String))
 )]
 #[get("/metrics")]
-async fn metrics(state: web::Data<AppState>, metrics: web::Data<Metrics>) -> HttpResponse {
+pub(super) async fn metrics(
+    state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
+) -> HttpResponse {
     let (connections, idle) = state.db.state();
     let mut text = metrics.render(connections, idle, state.settings.db_pool_size);
     let (running, peak, slots) = state.hashing.gauges();

@@ -9,6 +9,7 @@ pub mod device_management;
 pub mod docs;
 pub mod health;
 pub mod json_action;
+pub mod routes;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::header;
@@ -22,17 +23,12 @@ use crate::error::Error;
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig, max_body_bytes: usize) {
     cfg.app_data(json_config(max_body_bytes))
         .app_data(query_config())
-        .configure(health::configure)
-        .configure(accounts::configure)
-        .configure(device_management::configure)
-        .configure(admin_sessions::configure)
-        .configure(json_action::configure);
+        .configure(routes::api);
 }
 
-/// The fallback for paths nothing serves: a JSON 404.
+/// The dashboard, and the fallback for paths nothing serves: a JSON 404.
 pub fn configure_rest(cfg: &mut web::ServiceConfig) {
-    cfg.configure(dashboard::configure)
-        .default_service(web::to(not_found));
+    cfg.configure(routes::pages);
 }
 
 /// Malformed JSON, a wrong content type and an oversized body each get a

@@ -12,7 +12,6 @@
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::auth::login::{self, Origin, SessionSpec};
@@ -38,10 +37,6 @@ use envelope::*;
 use error::*;
 use params::*;
 use reply::*;
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(handle);
-}
 
 /// The request envelope (seed 000). Any body gets an envelope back; this is
 /// the shape that does something.
@@ -112,7 +107,7 @@ pub struct ActionReply {
     )
 )]
 #[post("/api")]
-async fn handle(
+pub(super) async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
