@@ -402,6 +402,21 @@ impl std::str::FromStr for CorsOrigin {
                  trailing slash or wildcard (there is no '*': list each origin)"
             ));
         }
+        // What the CORS middleware will parse, checked here, so a bad value
+        // is refused with a message instead of stopping the workers at start.
+        let uri = origin
+            .parse::<actix_web::http::Uri>()
+            .map_err(|e| format!("'{origin}' is not an origin: {e}"))?;
+        // After an IPv6 literal's `]`, or anywhere in a name, `:` starts the port.
+        let after_host = rest.rsplit_once(']').map_or(rest, |(_, tail)| tail);
+        let port_ok = after_host
+            .split_once(':')
+            .is_none_or(|(_, port)| port.parse::<u16>().is_ok_and(|p| p > 0));
+        if uri.host().is_none_or(str::is_empty) || !port_ok {
+            return Err(format!(
+                "'{origin}' is not an origin: write scheme://host[:port], the port from 1 to 65535"
+            ));
+        }
         Ok(CorsOrigin(origin.to_ascii_lowercase()))
     }
 }
@@ -534,8 +549,19 @@ mod tests {
             "ftp://a",
             "a.example",
             "https://",
+            "http://a:b:c",
+            "http://a:99999",
+            "http://a:",
+            "http://:80",
         ] {
             assert!(bad.parse::<CorsOrigin>().is_err(), "{bad}");
+        }
+        for good in [
+            "http://127.0.0.1:9",
+            "http://[::1]:8080",
+            "https://admin.example.com",
+        ] {
+            assert!(good.parse::<CorsOrigin>().is_ok(), "{good}");
         }
     }
 

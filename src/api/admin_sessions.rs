@@ -417,7 +417,10 @@ async fn body_field(
     let body: Value = json_body(req, payload, state.settings.max_body_bytes)
         .await
         .map_err(|e| match e {
-            crate::error::Error::PayloadTooLarge { .. } => AdminError::Shared(e),
+            // Limits keep their own status: 413, 415, 408.
+            crate::error::Error::PayloadTooLarge { .. }
+            | crate::error::Error::UnsupportedMediaType
+            | crate::error::Error::RequestTimeout => AdminError::Shared(e),
             other => AdminError::InvalidRequest(format!(
                 "The body must be a JSON object like {{\"{name}\": …}}: {other}"
             )),

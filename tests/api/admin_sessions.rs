@@ -449,8 +449,20 @@ async fn revoke_refuses_bad_bodies(store: Store) {
     let (admin, _) = app.admin_past_2fa().await;
     let url = app.url(&format!("{BASE}/revoke"));
 
+    // No body, so no Content-Type: refused before anything is read.
+    let (status, error) = body(
+        app.client
+            .post(&url)
+            .headers(admin.headers())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 415, "{error}");
+    assert_eq!(error["Error"], "err_UnsupportedMediaType");
+
     let requests = [
-        ("no body", app.client.post(&url).headers(admin.headers())),
         (
             "not JSON",
             app.client
