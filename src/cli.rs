@@ -238,14 +238,18 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
     let now = clock::now();
     match command {
         SessionsCommand::List { user, all, limit } => {
-            let key = user.as_deref().map(crate::domain::username::lookup_key);
-            let rows = sessions::list_for_cli(
-                &mut conn,
-                key.as_deref(),
-                all,
-                limit.clamp(1, 100_000),
-                now,
-            )?;
+            let keys: Vec<String> = user
+                .as_deref()
+                .map(crate::domain::username::lookup_key)
+                .into_iter()
+                .collect();
+            let request = sessions::lists::Newest {
+                username_keys: &keys,
+                include_ended: all,
+                limit: limit.clamp(1, 100_000),
+                ..Default::default()
+            };
+            let rows = sessions::lists::newest(&mut conn, &request, now)?;
             println!(
                 "{:<8} {:<17} {:<20} {:<24} {:<15} {:<24} STATE",
                 "ID", "SESSION ID", "USER", "LOGIN AT", "IP", "DEVICE"

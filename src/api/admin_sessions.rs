@@ -17,7 +17,7 @@ use crate::domain::clock;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::listing::Direction;
 use crate::error::AdminError;
-use crate::store::admin_lists::{self, UserSort};
+use crate::store::sessions::lists::{self as admin_lists, UserSort};
 use crate::store::sessions::{self, Session};
 use crate::store::users::{self, User};
 

@@ -19,7 +19,7 @@ use crate::domain::ended_by::EndedBy;
 use crate::domain::filter::Filter;
 use crate::domain::listing::{Cursor, CursorError, Paging, Scope, Sort, SortError};
 use crate::error::Error;
-use crate::store::session_lists::{self, ListRequest, ListedSession, Page};
+use crate::store::sessions::page::{self as session_lists, ListRequest, ListedSession, Page};
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 

@@ -26,7 +26,7 @@ use sessiond::domain::clock;
 use sessiond::domain::device::Device;
 use sessiond::domain::password;
 use sessiond::domain::token::{AuthToken, SESSION_ID_ALPHABET};
-use sessiond::store::bulk;
+use sessiond::store::sessions::bulk;
 use sessiond::store::sessions::NewSession;
 use sessiond::store::settings as server_settings;
 use sessiond::store::users::NewUser;
@@ -232,7 +232,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect();
     for chunk in rows.chunks(CHUNK) {
-        bulk::insert_users(&mut conn, chunk)?;
+        sessiond::store::users::insert_many(&mut conn, chunk)?;
     }
     let seeded = seed_users(&mut conn)?;
     let find = |name: &str| seeded.iter().find(|(_, key, _)| key == name).cloned();

@@ -1,12 +1,8 @@
 //! The queries, one module per table. Synchronous functions taking `&mut Conn`;
 //! no HTTP here.
 
-pub mod admin_lists;
-pub mod bulk;
 pub mod failures;
-pub mod json_sessions;
 pub mod session_counters;
-pub mod session_lists;
 pub mod sessions;
 pub mod settings;
 pub mod users;

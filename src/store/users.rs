@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{backup_codes, users};
-use crate::db::{collate_c, Conn, DbResult, IntoDbResult};
+use crate::db::{collate_c, AnyConnection, Conn, DbResult, IntoDbResult};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -242,4 +242,24 @@ pub fn create(
             updated_at: now,
         },
     )
+}
+
+/// Many users at once, for seeding: `COPY` on Postgres, one transaction on SQLite.
+pub fn insert_many(conn: &mut Conn, rows: &[NewUser<'_>]) -> DbResult<usize> {
+    match conn {
+        AnyConnection::Postgresql(pg) => diesel::copy_from(users::table)
+            .from_insertable(rows)
+            .execute(pg)
+            .db(),
+        AnyConnection::Sqlite(sqlite) => sqlite
+            .immediate_transaction(|sqlite| {
+                for row in rows {
+                    diesel::insert_into(users::table)
+                        .values(row)
+                        .execute(sqlite)?;
+                }
+                Ok(rows.len())
+            })
+            .db(),
+    }
 }

@@ -608,7 +608,8 @@ impl TestApp {
                 .expect("lift the statement timeout");
         }
         for chunk in rows.chunks(10_000) {
-            sessiond::store::bulk::insert_sessions(&mut conn, chunk).expect("bulk insert");
+            sessiond::store::sessions::bulk::insert_sessions(&mut conn, chunk)
+                .expect("bulk insert");
         }
     }
 

@@ -1,6 +1,7 @@
 //! The six actions: what each does with the store.
 
 use super::*;
+use crate::store::sessions::lists;
 
 /// The session making the request, and the token it was found by.
 pub(super) struct CallerSession {
@@ -120,7 +121,17 @@ pub(super) fn list_sessions(
     now: chrono::NaiveDateTime,
 ) -> Result<Done, ActionError> {
     let owner = (!caller.may_see_everyone()).then_some(caller.user.id);
-    let rows = json_sessions::list_active(conn, owner, username_keys, now)?;
+    let rows = lists::newest(
+        conn,
+        &lists::Newest {
+            owner,
+            username_keys,
+            active_users_only: true,
+            limit: lists::MAX_LISTED,
+            ..Default::default()
+        },
+        now,
+    )?;
     let sessions: Vec<Value> = rows
         .iter()
         .map(|(session, username)| {
@@ -155,9 +166,13 @@ pub(super) fn describe_sessions(
     let mut described: Vec<(Session, String, String)> = Vec::new();
     match tokens {
         None => {
-            for (session, username) in
-                json_sessions::list_active(conn, Some(caller.user.id), &[], now)?
-            {
+            let own = lists::Newest {
+                owner: Some(caller.user.id),
+                active_users_only: true,
+                limit: lists::MAX_LISTED,
+                ..Default::default()
+            };
+            for (session, username) in lists::newest(conn, &own, now)? {
                 let shown = caller.shown_token(&session);
                 described.push((session, username, shown));
             }
@@ -210,7 +225,7 @@ pub(super) fn alter_session(
     })?;
     let mut changes = params.changes;
     changes.api_defaults = Some(defaults.to_stored());
-    let session = json_sessions::alter(conn, &caller.session, changes, &app.lifetime, now)?
+    let session = sessions::alter(conn, &caller.session, changes, &app.lifetime, now)?
         .ok_or(ActionError::NoSession)?;
     Ok(Done {
         result: object(description_fields(

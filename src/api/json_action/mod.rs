@@ -22,7 +22,7 @@ use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::token::AuthToken;
 use crate::domain::{clock, username};
 use crate::error::{Error, TwoFactorError};
-use crate::store::json_sessions::{self, SessionChanges};
+use crate::store::sessions::SessionChanges;
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 
@@ -235,7 +235,7 @@ async fn perform(
                     };
                     let mut done = match parsed? {
                         Parsed::Ping => {
-                            if !json_sessions::extend(conn, &caller.session, &app.lifetime, now)? {
+                            if !sessions::extend(conn, &caller.session, &app.lifetime, now)? {
                                 return Err(ActionError::NoSession);
                             }
                             Done::default()

@@ -1,4 +1,6 @@
-//! `sessions`: every login on every surface is one row here.
+//! `sessions`: every login on every surface is one row here. All SQL on
+//! this table lives in this module: lookups here, changes in `update`,
+//! keyset pages in `page`, the other lists in `lists`, seeding in `bulk`.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -6,9 +8,18 @@ use diesel::prelude::*;
 use crate::db::schema::{sessions, users};
 use crate::db::{Conn, DbResult, IntoDbResult};
 use crate::domain::clock;
-use crate::domain::ended_by::EndedBy;
 use crate::domain::token::TokenHash;
 use crate::store::users::User;
+
+pub mod bulk;
+pub mod lists;
+pub mod page;
+mod update;
+
+pub use update::{
+    alter, end, end_all_for_user, end_expired, extend, purge_ended, revoke_active,
+    set_two_factor_until, touch, SessionChanges,
+};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
@@ -158,73 +169,6 @@ pub fn find_active_by_token(
         .db()
 }
 
-/// Records activity, at most once per `activity_interval_seconds`, and moves
-/// the idle expiry forward. The compare on `last_activity_at` makes
-/// concurrent requests write once; the `logout_at` filter keeps an ended
-/// session ended.
-pub fn touch(
-    conn: &mut Conn,
-    session: &Session,
-    lifetime: &Lifetime,
-    now: NaiveDateTime,
-) -> DbResult<()> {
-    let due = clock::plus_seconds(session.last_activity_at, lifetime.activity_interval_seconds);
-    if now < due {
-        return Ok(());
-    }
-    let expires_at = lifetime.expiry(
-        session.permanent,
-        session.login_at,
-        now,
-        session.idle_timeout_seconds,
-    );
-    diesel::update(
-        sessions::table
-            .find(session.id)
-            .filter(sessions::last_activity_at.eq(session.last_activity_at))
-            .filter(sessions::logout_at.is_null()),
-    )
-    .set((
-        sessions::last_activity_at.eq(now),
-        sessions::expires_at.eq(expires_at),
-        sessions::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .db()?;
-    Ok(())
-}
-
-/// Ends one session. True if this call ended it, false if it had already ended.
-pub fn end(conn: &mut Conn, id: i64, by: &EndedBy, now: NaiveDateTime) -> DbResult<bool> {
-    let updated = diesel::update(
-        sessions::table
-            .find(id)
-            .filter(sessions::logout_at.is_null()),
-    )
-    .set((
-        sessions::logout_at.eq(now),
-        sessions::logout_by.eq(by.stored()),
-        sessions::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .db()?;
-    Ok(updated == 1)
-}
-
-/// Ends one *active* session by its numeric id. False when there is no
-/// active session with that id. The admin API and the CLI both revoke here.
-pub fn revoke_active(conn: &mut Conn, id: i64, by: &EndedBy, now: NaiveDateTime) -> DbResult<bool> {
-    let updated = diesel::update(sessions::table.find(id).filter(active(now)))
-        .set((
-            sessions::logout_at.eq(now),
-            sessions::logout_by.eq(by.stored()),
-            sessions::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .db()?;
-    Ok(updated == 1)
-}
-
 pub fn find_by_session_id(conn: &mut Conn, session_id: &str) -> DbResult<Option<Session>> {
     sessions::table
         .filter(sessions::session_id.eq(session_id))
@@ -232,64 +176,6 @@ pub fn find_by_session_id(conn: &mut Conn, session_id: &str) -> DbResult<Option<
         .first(conn)
         .optional()
         .db()
-}
-
-pub fn set_two_factor_until(conn: &mut Conn, id: i64, until: NaiveDateTime) -> DbResult<()> {
-    diesel::update(sessions::table.find(id))
-        .set(sessions::two_factor_until.eq(until))
-        .execute(conn)
-        .db()?;
-    Ok(())
-}
-
-/// Marks sessions whose expiry has passed as ended, at their expiry time.
-pub fn end_expired(conn: &mut Conn, now: NaiveDateTime) -> DbResult<usize> {
-    diesel::update(
-        sessions::table
-            .filter(sessions::logout_at.is_null())
-            .filter(sessions::expires_at.le(now)),
-    )
-    .set((
-        sessions::logout_at.eq(sessions::expires_at.nullable()),
-        sessions::logout_by.eq(EndedBy::Expired.stored()),
-        sessions::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .db()
-}
-
-/// Deletes sessions that ended before `before`.
-pub fn purge_ended(conn: &mut Conn, before: NaiveDateTime) -> DbResult<usize> {
-    diesel::delete(
-        sessions::table
-            .filter(sessions::logout_at.is_not_null())
-            .filter(sessions::logout_at.lt(before)),
-    )
-    .execute(conn)
-    .db()
-}
-
-/// Sessions for the CLI listing, newest first, with their usernames.
-pub fn list_for_cli(
-    conn: &mut Conn,
-    username_key: Option<&str>,
-    include_ended: bool,
-    limit: i64,
-    now: NaiveDateTime,
-) -> DbResult<Vec<(Session, String)>> {
-    let mut query = sessions::table
-        .inner_join(users::table)
-        .select((Session::as_select(), users::username))
-        .order((sessions::login_at.desc(), sessions::id.desc()))
-        .limit(limit)
-        .into_boxed();
-    if let Some(key) = username_key {
-        query = query.filter(users::username_key.eq(key.to_owned()));
-    }
-    if !include_ended {
-        query = query.filter(active(now));
-    }
-    query.load(conn).db()
 }
 
 /// A session with the roles of its owner, for `info` and `info.admin`.
@@ -307,29 +193,4 @@ pub fn find_with_owner(
         query = query.filter(sessions::user_id.eq(owner));
     }
     query.first(conn).optional().db()
-}
-
-/// Ends every active session of a user except `keep`; returns how many ended.
-pub fn end_all_for_user(
-    conn: &mut Conn,
-    user_id: i64,
-    keep: Option<i64>,
-    by: &EndedBy,
-    now: NaiveDateTime,
-) -> DbResult<usize> {
-    let mut query = diesel::update(sessions::table)
-        .filter(sessions::user_id.eq(user_id))
-        .filter(active(now))
-        .into_boxed();
-    if let Some(keep) = keep {
-        query = query.filter(sessions::id.ne(keep));
-    }
-    query
-        .set((
-            sessions::logout_at.eq(now),
-            sessions::logout_by.eq(by.stored()),
-            sessions::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .db()
 }

@@ -1,5 +1,6 @@
-//! The admin surface's lists: users with active sessions (counted in SQL),
-//! and one user's active sessions.
+//! Lists without keyset paging: users with active sessions (counted in
+//! SQL) and one user's active sessions for the admin surface; the newest
+//! sessions for the JSON action API and the CLI.
 
 use chrono::NaiveDateTime;
 use diesel::dsl::{count, sql};
@@ -9,8 +10,7 @@ use diesel::sql_types::{BigInt, Bool, Timestamp};
 use crate::db::schema::{sessions, users};
 use crate::db::{collate_c, Conn, DbResult, IntoDbResult};
 use crate::domain::listing::Direction;
-use crate::store::sessions::active;
-use crate::store::sessions::Session;
+use crate::store::sessions::{active, Session};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserSort {
@@ -142,4 +142,50 @@ pub fn active_sessions_of_user(
         .load(conn)
         .db()?;
     Ok((rows, total))
+}
+
+/// The most sessions one `listSessions` or `describeSessions` answer holds,
+/// newest first; a client narrows a longer list with `usernameFilter`.
+pub const MAX_LISTED: i64 = 1_000;
+
+/// Which sessions [`newest`] lists.
+#[derive(Clone, Debug, Default)]
+pub struct Newest<'a> {
+    /// Only this user's sessions.
+    pub owner: Option<i64>,
+    /// When not empty, only the users with these case-folded names.
+    pub username_keys: &'a [String],
+    /// Ended and expired sessions too (the CLI's `--all`).
+    pub include_ended: bool,
+    /// Only sessions of users who may log in.
+    pub active_users_only: bool,
+    pub limit: i64,
+}
+
+/// Sessions with their owners' usernames, newest first (ties by id): the
+/// JSON action API's lists and the CLI's.
+pub fn newest(
+    conn: &mut Conn,
+    request: &Newest<'_>,
+    now: NaiveDateTime,
+) -> DbResult<Vec<(Session, String)>> {
+    let mut query = sessions::table
+        .inner_join(users::table)
+        .select((Session::as_select(), users::username))
+        .order((sessions::login_at.desc(), sessions::id.desc()))
+        .limit(request.limit)
+        .into_boxed();
+    if let Some(owner) = request.owner {
+        query = query.filter(sessions::user_id.eq(owner));
+    }
+    if !request.username_keys.is_empty() {
+        query = query.filter(users::username_key.eq_any(request.username_keys.to_vec()));
+    }
+    if !request.include_ended {
+        query = query.filter(active(now));
+    }
+    if request.active_users_only {
+        query = query.filter(users::active.eq(true));
+    }
+    query.load(conn).db()
 }
