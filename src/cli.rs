@@ -11,6 +11,8 @@ use crate::config::Settings;
 use crate::db;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::{clock, password, username::Username};
+use crate::error::Error;
+use crate::service;
 use crate::store::{self, sessions, users};
 use crate::telemetry;
 
@@ -278,8 +280,11 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
                     .map(|s| s.id)
                     .with_context(|| format!("no session {session}"))?,
             };
-            if !sessions::revoke_active(&mut conn, id, &EndedBy::Cli, now)? {
-                bail!("no active session with ID {session}");
+            let target = service::sessions::Target::Active(id);
+            match service::sessions::end(&mut conn, target, &EndedBy::Cli, now) {
+                Ok(_) => {}
+                Err(Error::NotFound(_)) => bail!("no active session with ID {session}"),
+                Err(other) => return Err(other.into()),
             }
             println!("revoked session {session}");
         }

@@ -9,5 +9,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod limits;
+pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -3,9 +3,11 @@
 //! exactly the routes that are served; this module adds what is shared:
 //! the security schemes, the tags and the error bodies.
 
-use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
+
+use super::admin::error::{AdminBadRequest, AdminErrorBody};
+use super::rocket_chat::error::{LoginFailed, NotLoggedIn, SimpleError, TypedError};
 
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
@@ -19,7 +21,7 @@ pub const DOCS_PATH: &str = "/docs";
                        JSON action API (`POST /api`), over one store."
     ),
     modifiers(&SecuritySchemes),
-    components(schemas(NotLoggedIn, LoginFailed, SimpleError, RcError, AdminErrorBody, AdminBadRequest)),
+    components(schemas(NotLoggedIn, LoginFailed, SimpleError, TypedError, AdminErrorBody, AdminBadRequest)),
     tags(
         (name = "accounts", description = "Login, logout, the caller, TOTP enrollment"),
         (name = "device management", description = "Rocket.Chat /api/v1/sessions/*"),
@@ -51,72 +53,6 @@ impl Modify for SecuritySchemes {
             header("x-2fa-code", "A TOTP or backup code; needed on 2FA routes unless the session passed one recently"),
         );
     }
-}
-
-/// 401: missing, unknown, ended or expired credentials.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"status": "error", "message": "You must be logged in to do this."}))]
-pub struct NotLoggedIn {
-    pub status: String,
-    pub message: String,
-}
-
-/// 401 from login: wrong username or password.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"}))]
-pub struct LoginFailed {
-    pub status: String,
-    pub error: String,
-    pub message: String,
-}
-
-/// `{"success": false, "error": "…"}`: 403, 404 and `error-invalid-sort-keys`.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"success": false, "error": "Session not found"}))]
-pub struct SimpleError {
-    pub success: bool,
-    pub error: String,
-}
-
-/// Rocket.Chat's error with a type: `"<message> [<errorType>]"`. The one
-/// 400 without a type is `{"success":false,"error":"error-invalid-sort-keys"}`.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"success": false, "error": "TOTP Required [totp-required]", "errorType": "totp-required",
-    "details": {"method": "totp", "codeGenerated": false, "availableMethods": ["totp"]}}))]
-pub struct RcError {
-    pub success: bool,
-    pub error: String,
-    #[serde(rename = "errorType")]
-    #[schema(nullable = false, required = false)]
-    pub error_type: Option<String>,
-    /// How to recover, where there is more to say than `error`.
-    #[schema(nullable = false, required = false)]
-    pub message: Option<String>,
-    /// TOTP details, or the offending parameter.
-    #[schema(value_type = Object, nullable = false, required = false)]
-    pub details: Option<serde_json::Value>,
-}
-
-/// A 400 on the admin surface: its own error body, or one of the TOTP
-/// errors every 2FA route shares.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum AdminBadRequest {
-    Admin(AdminErrorBody),
-    TwoFactor(RcError),
-}
-
-/// The admin surface's error body.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"Success": false, "Error": "err_NoActiveSession", "Message": "No active session was found for the provided session ID"}))]
-pub struct AdminErrorBody {
-    #[serde(rename = "Success")]
-    pub success: bool,
-    #[serde(rename = "Error")]
-    pub error: String,
-    #[serde(rename = "Message")]
-    pub message: String,
 }
 
 /// Serves the document at `/api/openapi.json` and Swagger UI (vendored in

@@ -1,14 +1,14 @@
 //! The HTTP surfaces, one module each, and what they share: body and query
 //! limits and their error answers.
 
-pub mod accounts;
-pub mod admin_sessions;
+pub mod admin;
 pub mod body_deadline;
 pub mod dashboard;
-pub mod device_management;
 pub mod docs;
+pub mod extract;
 pub mod health;
 pub mod json_action;
+pub mod rocket_chat;
 pub mod routes;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
@@ -17,6 +17,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
+use rocket_chat::error::RocketChatError;
 
 /// Registers the documented surfaces: every route here lands in the OpenAPI
 /// document through utoipa-actix-web.
@@ -36,7 +37,7 @@ pub fn configure_rest(cfg: &mut web::ServiceConfig) {
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
-        .error_handler(move |error, _req| json_error(error, limit).into())
+        .error_handler(move |error, _req| RocketChatError(json_error(error, limit)).into())
 }
 
 pub fn json_error(error: JsonPayloadError, limit: usize) -> Error {
@@ -60,7 +61,8 @@ pub fn json_error(error: JsonPayloadError, limit: usize) -> Error {
 }
 
 fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|error, _req| query_error(error).into())
+    web::QueryConfig::default()
+        .error_handler(|error, _req| RocketChatError(query_error(error)).into())
 }
 
 pub fn query_error(error: QueryPayloadError) -> Error {

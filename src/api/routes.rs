@@ -6,7 +6,9 @@
 use actix_web::web;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{accounts, admin_sessions, dashboard, device_management, health, json_action};
+use super::admin::sessions as admin_sessions;
+use super::rocket_chat::{accounts, sessions as device_management};
+use super::{dashboard, health, json_action};
 
 /// The documented API. (`GET /api/openapi.json` and `/docs/` are added
 /// beside it by `docs::service`.)

@@ -6,6 +6,8 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::domain::clock;
+use crate::error::Error;
+use crate::service;
 use crate::store::{failures, sessions};
 
 /// Ends expired sessions and purges old rows, forever, every sweep interval.
@@ -29,9 +31,9 @@ pub fn spawn_sweeper(pool: DbPool, settings: Arc<Settings>) {
 }
 
 /// One sweep: returns (sessions ended, sessions purged).
-pub fn sweep(conn: &mut db::Conn, settings: &Settings) -> Result<(usize, usize), db::DbError> {
+pub fn sweep(conn: &mut db::Conn, settings: &Settings) -> Result<(usize, usize), Error> {
     let now = clock::now();
-    let ended = sessions::end_expired(conn, now)?;
+    let ended = service::sessions::expire(conn, now)?;
     let purged =
         sessions::purge_ended(conn, clock::plus_seconds(now, -settings.retention_seconds))?;
     let longest_window = settings

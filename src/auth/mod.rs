@@ -2,7 +2,6 @@
 //! two-factor guard.
 
 pub mod caller;
-pub mod login;
 pub mod permissions;
 pub mod two_factor;
 

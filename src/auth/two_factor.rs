@@ -2,17 +2,15 @@
 //! contract sets. State lives in the store, so replay and lockout hold
 //! across instances.
 
-use actix_web::HttpRequest;
 use chrono::NaiveDateTime;
 
 use super::Caller;
 use crate::app::AppState;
-use crate::auth::login::retry_after;
 use crate::db::Conn;
 use crate::domain::clock;
-use crate::domain::secret_box::SecretBox;
 use crate::domain::totp::{self, TwoFactorCode};
 use crate::error::{Error, TwoFactorError};
+use crate::service::login::retry_after;
 use crate::store::failures::{self, Limit, Scope};
 use crate::store::sessions;
 use crate::store::users::{self, User};
@@ -26,17 +24,17 @@ pub struct Limits {
     pub window_seconds: i64,
 }
 
-/// Checks `raw_code` for `user` against `sealed_secret` (the user's enabled
-/// secret, or the pending one during enrollment) and the backup codes.
+/// Checks `raw_code` for `user` against their sealed secret (the enabled
+/// one, or the pending one during enrollment) and the backup codes.
 /// Wrong codes count towards the lockout; a good one clears the count.
 pub fn check_code(
     conn: &mut Conn,
-    secrets: &SecretBox,
-    limits: Limits,
+    state: &AppState,
     user: &User,
     raw_code: &str,
     now: NaiveDateTime,
 ) -> Result<(), Error> {
+    let (secrets, limits) = (&state.secrets, state.two_factor_limits);
     // Charged before the code is checked, atomically with the count, so
     // parallel guesses cannot exceed the limit; a good code clears it.
     let since = clock::plus_seconds(now, -limits.window_seconds);
@@ -80,11 +78,17 @@ pub fn check_code(
     }
 }
 
-/// The guard for 2FA routes. Run it after authentication, permission and
-/// parameter checks. A session that passed recently is let through for the
-/// configured window ("remember for").
-pub async fn require(state: &AppState, caller: &Caller, req: &HttpRequest) -> Result<(), Error> {
-    let now = clock::now();
+/// The guard for 2FA routes, inside the route's store call, after
+/// authentication, permission and parameter checks. `code` is the
+/// `x-2fa-code` header. A session that passed recently is let through for
+/// the configured window ("remember for"); a good code starts that window.
+pub fn require(
+    conn: &mut Conn,
+    state: &AppState,
+    caller: &Caller,
+    code: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
     if caller
         .session
         .two_factor_until
@@ -97,28 +101,14 @@ pub async fn require(state: &AppState, caller: &Caller, req: &HttpRequest) -> Re
             enrolled: false,
         }));
     }
-    let code = req
-        .headers()
-        .get(CODE_HEADER)
-        .and_then(|v| v.to_str().ok())
+    let code = code
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or(Error::TwoFactor(TwoFactorError::Required {
             enrolled: true,
-        }))?
-        .to_owned();
-    let secrets = state.secrets.clone();
-    let limits = state.two_factor_limits;
+        }))?;
+    check_code(conn, state, &caller.user, code, now)?;
     let window = state.settings.two_factor_window_seconds;
-    let user = caller.user.clone();
-    let session_id = caller.session.id;
-    state
-        .db
-        .run(move |conn| {
-            let now = clock::now();
-            check_code(conn, &secrets, limits, &user, &code, now)?;
-            sessions::set_two_factor_until(conn, session_id, clock::plus_seconds(now, window))?;
-            Ok(())
-        })
-        .await
+    sessions::set_two_factor_until(conn, caller.session.id, clock::plus_seconds(now, window))?;
+    Ok(())
 }

@@ -188,6 +188,18 @@ pub struct Cursor {
 
 const CURSOR_CONTEXT: &str = "sessiond-cursor";
 
+/// A keyset-paged list request, validated: the page, its order, its
+/// filter, and where it starts.
+#[derive(Clone, Debug)]
+pub struct ListQuery {
+    pub paging: Paging,
+    pub sort: Sort,
+    pub filter: Option<super::filter::Filter>,
+    pub cursor: Option<Cursor>,
+    /// What a cursor for this list, sort and filter must carry.
+    pub cursor_context: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CursorError {
     /// Not a cursor this service made, or altered.

@@ -81,36 +81,27 @@ pub(super) async fn create_session(
     state: &web::Data<AppState>,
     params: CreateParams,
 ) -> Result<Done, ActionError> {
-    let origin = Origin::of(req, &state.settings.trusted_proxies);
-    let user =
-        login::verify_credentials(state, &params.username, &params.password, &origin.ip).await?;
-    if user.totp_enabled && params.two_factor_code.is_none() {
-        return Err(ActionError::TwoFactorRequired);
-    }
-    let app = state.clone();
-    state
-        .db
-        .run(move |conn| {
-            let now = clock::now();
-            let spec = SessionSpec {
-                origin,
-                description: params.description,
-                idle_timeout_seconds: params.idle_timeout_seconds,
-                permanent: params.permanent,
-                api_defaults: params.defaults.to_stored(),
-                two_factor_until: None,
-            };
-            let code = params.two_factor_code.as_deref();
-            let (token, session) = login::open_session(conn, &app, &user, code, spec, now)?;
-            let token = token.expose().to_owned();
-            Ok::<_, ActionError>(Done {
-                result: object(description_fields(&session, &user.username, token.clone())),
-                new_token: Some(token),
-                warnings: Vec::new(),
-                defaults: Some(params.defaults),
-            })
-        })
-        .await
+    let spec = SessionSpec {
+        origin: extract::origin(req, &state.settings.trusted_proxies),
+        description: params.description,
+        idle_timeout_seconds: params.idle_timeout_seconds,
+        permanent: params.permanent,
+        api_defaults: params.defaults.to_stored(),
+    };
+    let attempt = Login {
+        name: params.username,
+        password: params.password,
+        code: params.two_factor_code,
+        spec,
+    };
+    let (token, session, user) = login::login(state, attempt).await?;
+    let token = token.expose().to_owned();
+    Ok(Done {
+        result: object(description_fields(&session, &user.username, token.clone())),
+        new_token: Some(token),
+        warnings: Vec::new(),
+        defaults: Some(params.defaults),
+    })
 }
 
 pub(super) fn list_sessions(
@@ -180,7 +171,13 @@ pub(super) fn describe_sessions(
         Some(tokens) => {
             for (i, raw) in tokens.into_iter().enumerate() {
                 let found = match AuthToken::parse(&raw) {
-                    Some(token) => sessions::find_active_by_token(conn, &token.hash(), now)?,
+                    Some(token) => {
+                        match service::sessions::describe(conn, Target::Token(&token.hash()), now) {
+                            Ok(found) => Some(found),
+                            Err(Error::NotFound(_)) => None,
+                            Err(other) => return Err(other.into()),
+                        }
+                    }
                     None => None,
                 };
                 let Some((session, owner)) = found else {
@@ -245,12 +242,15 @@ pub(super) fn delete_session(
     token: Option<AuthToken>,
     now: chrono::NaiveDateTime,
 ) -> Result<Done, ActionError> {
-    let found = match token {
-        Some(token) => sessions::find_active_by_token(conn, &token.hash(), now)?,
-        None => None,
-    };
-    let ended = match found {
-        Some((session, _)) => sessions::end(conn, session.id, &EndedBy::User, now)?,
+    let ended = match token {
+        Some(token) => {
+            let target = Target::Token(&token.hash());
+            match service::sessions::end(conn, target, &EndedBy::User, now) {
+                Ok(_) => true,
+                Err(Error::NotFound(_)) => false,
+                Err(other) => return Err(other.into()),
+            }
+        }
         None => false,
     };
     let warnings = if ended {

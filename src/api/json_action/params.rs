@@ -273,13 +273,19 @@ pub(super) fn parse_params(
                     "defaultResponseOptions",
                 ],
             )?;
-            let username = params.required_string("username", 1, 64)?;
-            if username.chars().any(char::is_control) {
-                return Err(ActionError::InvalidProperty(
-                    "'username' must not contain control characters.".into(),
-                ));
-            }
+            let username = params.required_string("username", 1, login::MAX_NAME_BYTES)?;
             let password = params.required_string("password", 0, MAX_PASSWORD_BYTES)?;
+            if let Err(broken) = login::check_rules(username, password) {
+                return Err(ActionError::InvalidProperty(match broken {
+                    RuleBroken::NameControlCharacter => {
+                        "'username' must not contain control characters.".into()
+                    }
+                    // The lengths were checked above, with this surface's words.
+                    RuleBroken::NameLength | RuleBroken::PasswordLength => {
+                        format!("'username' and 'password' break the login rules: {broken:?}.")
+                    }
+                }));
+            }
             let two_factor_code = params.string("twoFactorCode", 1, 64)?;
             let description = params.string("description", 0, MAX_DESCRIPTION_BYTES)?;
             let idle_timeout_seconds =

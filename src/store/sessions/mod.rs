@@ -169,6 +169,22 @@ pub fn find_active_by_token(
         .db()
 }
 
+/// An active session by its numeric id, with its user.
+pub fn find_active_by_id(
+    conn: &mut Conn,
+    id: i64,
+    now: NaiveDateTime,
+) -> DbResult<Option<(Session, User)>> {
+    sessions::table
+        .find(id)
+        .inner_join(users::table)
+        .filter(active(now))
+        .select((Session::as_select(), User::as_select()))
+        .first(conn)
+        .optional()
+        .db()
+}
+
 pub fn find_by_session_id(conn: &mut Conn, session_id: &str) -> DbResult<Option<Session>> {
     sessions::table
         .filter(sessions::session_id.eq(session_id))

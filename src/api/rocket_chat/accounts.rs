@@ -1,0 +1,309 @@
+//! Accounts on the Rocket.Chat surface: `POST /api/v1/login`, `POST
+//! /api/v1/logout`, `GET /api/v1/me`, and TOTP enrollment.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::error::{LoginFailed, NotLoggedIn, RocketChatError, TypedError as RcError};
+use super::wire::{
+    BackupCodes, LoginData, LoginResponse, LogoutMessage, LogoutResponse, Me, Success,
+    TotpEnrollment,
+};
+use crate::api::extract::{self, Access, Guard};
+use crate::api::json_body;
+use crate::app::AppState;
+use crate::auth::{two_factor, Caller};
+use crate::domain::ended_by::EndedBy;
+use crate::domain::password::MAX_PASSWORD_BYTES;
+use crate::domain::{clock, totp};
+use crate::error::Error;
+use crate::service::login::{self as login_service, Login, RuleBroken};
+use crate::service::sessions::{self, SessionSpec, Target};
+use crate::store::users;
+
+type Answer = Result<HttpResponse, RocketChatError>;
+
+/// `user` (or `username`) and `password`; `code` when the user has TOTP.
+#[derive(Deserialize, ToSchema)]
+pub struct LoginBody {
+    #[schema(min_length = 1, max_length = 64)]
+    user: Option<String>,
+    #[schema(min_length = 1, max_length = 64)]
+    username: Option<String>,
+    #[schema(max_length = 1024)]
+    password: Option<String>,
+    /// A TOTP code (6 digits) or a backup code.
+    code: Option<String>,
+}
+
+/// Logs in and opens a session from the request's User-Agent, IP and Host.
+#[utoipa::path(
+    tag = "accounts",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "A field is missing or wrong, the body is not JSON, or a second factor is needed or wrong", body = RcError),
+        (status = 401, description = "Wrong username or password", body = LoginFailed),
+        (status = 413, description = "The body is too large", body = RcError),
+        (status = 415, description = "Content-Type is not application/json", body = RcError),
+        (status = 429, description = "Too many failed logins; see Retry-After", body = LoginFailed),
+        (status = 503, description = "The store is unavailable; retry", body = RcError),
+    )
+)]
+#[post("/api/v1/login")]
+pub(super) async fn login(
+    req: HttpRequest,
+    body: web::Json<LoginBody>,
+    state: web::Data<AppState>,
+) -> Answer {
+    let origin = extract::origin(&req, &state.settings.trusted_proxies);
+    let login = body
+        .into_inner()
+        .into_login(SessionSpec::login(origin, &state))?;
+    let (token, _session, user) = login_service::login(&state, login).await?;
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        status: "success".into(),
+        data: LoginData {
+            user_id: user.guid.clone(),
+            auth_token: token.expose().to_owned(),
+            me: Me::from(&user),
+        },
+    }))
+}
+
+impl LoginBody {
+    /// The login this body asks for, with this surface's words for a
+    /// broken rule.
+    fn into_login(self, spec: SessionSpec) -> Result<Login, Error> {
+        let name = self
+            .user
+            .or(self.username)
+            .ok_or_else(|| Error::InvalidParams("must have required property 'user'".into()))?;
+        let password = self
+            .password
+            .ok_or_else(|| Error::InvalidParams("must have required property 'password'".into()))?;
+        login_service::check_rules(&name, &password).map_err(|broken| {
+            Error::InvalidParams(match broken {
+                RuleBroken::NameLength => "'user' must be 1 to 64 bytes".into(),
+                RuleBroken::NameControlCharacter => {
+                    "'user' must not contain control characters".into()
+                }
+                RuleBroken::PasswordLength => {
+                    format!("'password' must be at most {MAX_PASSWORD_BYTES} bytes")
+                }
+            })
+        })?;
+        Ok(Login {
+            name,
+            password,
+            // A blank code is no code: the user is asked for one.
+            code: self.code.filter(|c| !c.trim().is_empty()),
+            spec,
+        })
+    }
+}
+
+/// Ends the caller's session.
+#[utoipa::path(
+    tag = "accounts",
+    security(("user_id" = [], "auth_token" = [])),
+    responses(
+        (status = 200, description = "Logged out", body = LogoutResponse),
+        (status = 401, description = "Not logged in", body = NotLoggedIn),
+        (status = 503, description = "The store is unavailable; retry", body = RcError),
+    )
+)]
+#[post("/api/v1/logout")]
+pub(super) async fn logout(guard: Guard, state: web::Data<AppState>) -> Answer {
+    guard
+        .run(&state, Access::USER, Ok(()), |conn, _, caller, ()| {
+            let target = Target::SessionId {
+                session_id: &caller.session.session_id,
+                owner: Some(caller.user.id),
+            };
+            sessions::end(conn, target, &EndedBy::User, clock::now())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(LogoutResponse {
+        status: "success".into(),
+        data: LogoutMessage {
+            message: "You've been logged out!".into(),
+        },
+    }))
+}
+
+/// The caller.
+#[utoipa::path(
+    tag = "accounts",
+    security(("user_id" = [], "auth_token" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "Not logged in", body = NotLoggedIn),
+        (status = 503, description = "The store is unavailable; retry", body = RcError),
+    )
+)]
+#[get("/api/v1/me")]
+pub(super) async fn me(caller: Caller) -> HttpResponse {
+    let mut body = Me::from(&caller.user);
+    body.success = Some(true);
+    HttpResponse::Ok().json(body)
+}
+
+/// Starts TOTP enrollment: a new secret, shown once as base32, URL and QR code.
+#[utoipa::path(
+    tag = "accounts",
+    security(("user_id" = [], "auth_token" = [])),
+    responses(
+        (status = 200, description = "The new secret; confirm it with validateTempToken", body = TotpEnrollment),
+        (status = 400, description = "TOTP is already enabled", body = RcError),
+        (status = 401, description = "Not logged in", body = NotLoggedIn),
+        (status = 503, description = "The store is unavailable; retry", body = RcError),
+    )
+)]
+#[post("/api/v1/users.2fa.enableTOTP")]
+pub(super) async fn enable_totp(guard: Guard, state: web::Data<AppState>) -> Answer {
+    let enrollment = guard
+        .run(&state, Access::USER, Ok(()), |conn, app, caller, ()| {
+            let user = &caller.user;
+            if user.totp_enabled {
+                return Err(already_enabled());
+            }
+            let secret = totp::new_secret();
+            let enrollment = totp::enrollment(&secret, &user.username)
+                .ok_or_else(|| Error::Internal("could not build the TOTP enrollment".into()))?;
+            let sealed = app
+                .secrets
+                .seal(&secret, &user.guid)
+                .map_err(|e| Error::Internal(format!("sealing the TOTP secret: {e}")))?;
+            match users::set_pending_totp(conn, user.id, &sealed, clock::now())? {
+                true => Ok(enrollment),
+                false => Err(already_enabled()),
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TotpEnrollment {
+        secret: enrollment.secret_base32,
+        url: enrollment.url,
+        qrcode: enrollment.qrcode,
+        success: true,
+    }))
+}
+
+fn already_enabled() -> Error {
+    Error::bad_request(
+        "error-totp-already-enabled",
+        "TOTP is already enabled; disable it with users.2fa.disableTOTP before enrolling again",
+    )
+}
+
+/// `{"code": "123456"}`: a TOTP code or a backup code.
+#[derive(Deserialize, ToSchema)]
+pub struct CodeBody {
+    #[schema(min_length = 1)]
+    code: Option<String>,
+}
+
+/// The `code` of a `CodeBody`.
+async fn code_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<String, Error> {
+    let body: CodeBody = json_body(req, payload, state.settings.max_body_bytes).await?;
+    body.code
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| Error::InvalidParams("must have required property 'code'".into()))
+}
+
+/// Confirms enrollment with a code from the new secret; returns ten backup codes.
+#[utoipa::path(
+    tag = "accounts",
+    security(("user_id" = [], "auth_token" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "TOTP is on", body = BackupCodes),
+        (status = 400, description = "No code, a wrong code, no enrollment in progress, or TOTP already on", body = RcError),
+        (status = 401, description = "Not logged in", body = NotLoggedIn),
+        (status = 413, description = "The body is too large", body = RcError),
+        (status = 415, description = "Content-Type is not application/json", body = RcError),
+        (status = 503, description = "The store is unavailable; retry", body = RcError),
+    )
+)]
+#[post("/api/v1/users.2fa.validateTempToken")]
+pub(super) async fn validate_temp_token(
+    guard: Guard,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Answer {
+    let code = code_body(&req, payload, &state).await;
+    let codes = guard
+        .run(&state, Access::USER, code, |conn, app, caller, code| {
+            let user = &caller.user;
+            if user.totp_enabled {
+                return Err(Error::bad_request(
+                    "error-totp-already-enabled",
+                    "TOTP is already enabled",
+                ));
+            }
+            if user.totp_secret.is_none() {
+                return Err(Error::bad_request(
+                    "error-totp-not-started",
+                    "No TOTP enrollment in progress: call users.2fa.enableTOTP first",
+                ));
+            }
+            let now = clock::now();
+            two_factor::check_code(conn, app, user, &code, now)?;
+            let codes = totp::new_backup_codes();
+            let hashes: Vec<String> = codes
+                .iter()
+                .map(|c| totp::backup_code_hash(&user.guid, c))
+                .collect();
+            users::enable_totp(conn, user.id, &hashes, now)?;
+            Ok(codes)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(BackupCodes {
+        codes,
+        success: true,
+    }))
+}
+
+/// Turns TOTP off; needs a valid code.
+#[utoipa::path(
+    tag = "accounts",
+    security(("user_id" = [], "auth_token" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "TOTP is off", body = Success),
+        (status = 400, description = "No code, a wrong code, or TOTP is not on", body = RcError),
+        (status = 401, description = "Not logged in", body = NotLoggedIn),
+        (status = 413, description = "The body is too large", body = RcError),
+        (status = 415, description = "Content-Type is not application/json", body = RcError),
+        (status = 503, description = "The store is unavailable; retry", body = RcError),
+    )
+)]
+#[post("/api/v1/users.2fa.disableTOTP")]
+pub(super) async fn disable_totp(
+    guard: Guard,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Answer {
+    let code = code_body(&req, payload, &state).await;
+    guard
+        .run(&state, Access::USER, code, |conn, app, caller, code| {
+            if !caller.user.totp_enabled {
+                return Err(Error::bad_request(
+                    "error-totp-not-enabled",
+                    "TOTP is not enabled for this user",
+                ));
+            }
+            let now = clock::now();
+            two_factor::check_code(conn, app, &caller.user, &code, now)?;
+            users::disable_totp(conn, caller.user.id, now).map_err(Error::from)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Success { success: true }))
+}

@@ -1,0 +1,166 @@
+//! Logging in, for every surface that opens sessions: the login rules, the
+//! throttled password check, the second factor and the new session.
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+use crate::app::AppState;
+use crate::db::Conn;
+use crate::domain::password::{self, MAX_PASSWORD_BYTES};
+use crate::domain::token::AuthToken;
+use crate::domain::{clock, username};
+use crate::error::{Error, TwoFactorError};
+use crate::service::sessions::{self, SessionSpec};
+use crate::store::failures::{self, Limit, Reservation, Scope};
+use crate::store::sessions::Session;
+use crate::store::users::{self, User};
+
+/// The longest login name, in bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// What is wrong with a login name or password, for each surface to word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleBroken {
+    NameLength,
+    NameControlCharacter,
+    PasswordLength,
+}
+
+/// The rules a login's name and password must meet before any work is done.
+pub fn check_rules(name: &str, password: &str) -> Result<(), RuleBroken> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        return Err(RuleBroken::NameLength);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(RuleBroken::NameControlCharacter);
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(RuleBroken::PasswordLength);
+    }
+    Ok(())
+}
+
+/// One login attempt.
+pub struct Login {
+    pub name: String,
+    pub password: String,
+    /// A TOTP or backup code, for a user with TOTP.
+    pub code: Option<String>,
+    pub spec: SessionSpec,
+}
+
+/// Checks the password and opens a session: two store calls around the
+/// password hash, which runs on the hashing pool. Failures are counted per
+/// username and per IP in the store; each attempt is charged before its
+/// password is hashed, atomically with the check of the count, so parallel
+/// attempts cannot exceed the limit, and a correct password gives the
+/// charge back. An unknown user costs the same argon2 work and gets the
+/// same answer as a wrong password.
+pub async fn login(
+    state: &Arc<AppState>,
+    login: Login,
+) -> Result<(AuthToken, Session, User), Error> {
+    let Login {
+        name,
+        password,
+        code,
+        spec,
+    } = login;
+    let key = username::lookup_key(&name);
+    let (user, reservation) = {
+        let (state_for_store, key, ip) =
+            (state.settings.clone(), key.clone(), spec.origin.ip.clone());
+        state
+            .db
+            .run(move |conn| charge(conn, &state_for_store, &key, &ip, clock::now()))
+            .await?
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let checked = state
+        .hashing
+        .run(move || password::verify(&password, stored.as_deref()))
+        .await;
+    let verified = match checked {
+        Ok(verified) => verified,
+        Err(error) => {
+            // Nothing was checked: the attempt does not count.
+            let released = state
+                .db
+                .run(move |conn| failures::release(conn, &reservation))
+                .await;
+            if let Err(release_error) = released {
+                tracing::warn!(error = %release_error, "could not give back an unchecked login attempt");
+            }
+            return Err(error);
+        }
+    };
+    let user = match user {
+        Some(user) if verified => user,
+        _ => return Err(Error::LoginFailed),
+    };
+    if user.totp_enabled && code.is_none() {
+        // The password was right: its charge is given back, the user cleared.
+        let key = key.clone();
+        state
+            .db
+            .run(move |conn| give_back(conn, &reservation, &key))
+            .await?;
+        return Err(Error::TwoFactor(TwoFactorError::Required {
+            enrolled: true,
+        }));
+    }
+    let app = Arc::clone(state);
+    state
+        .db
+        .run(move |conn| {
+            give_back(conn, &reservation, &key)?;
+            let (token, session) =
+                sessions::open(conn, &app, &user, code.as_deref(), spec, clock::now())?;
+            Ok((token, session, user))
+        })
+        .await
+}
+
+/// Charges one attempt against the user's and the IP's limits, and finds
+/// the user (an inactive one is not found).
+fn charge(
+    conn: &mut Conn,
+    settings: &crate::config::Settings,
+    key: &str,
+    ip: &str,
+    now: NaiveDateTime,
+) -> Result<(Option<User>, Reservation), Error> {
+    let window = settings.login_failure_window_seconds;
+    let limits = [
+        Limit {
+            scope: Scope::LoginUser,
+            key,
+            max: settings.login_max_failures_per_user,
+        },
+        Limit {
+            scope: Scope::LoginIp,
+            key: ip,
+            max: settings.login_max_failures_per_ip,
+        },
+    ];
+    let reservation = failures::reserve(conn, &limits, clock::plus_seconds(now, -window), now)?
+        .map_err(|refused| Error::Throttled {
+            retry_after_seconds: retry_after(refused.oldest, window, now),
+        })?;
+    let user = users::find_by_username_key(conn, key)?.filter(|u| u.active);
+    Ok((user, reservation))
+}
+
+/// A correct password: its charge is given back and the user's count cleared.
+fn give_back(conn: &mut Conn, reservation: &Reservation, key: &str) -> Result<(), Error> {
+    failures::release(conn, reservation)?;
+    failures::clear(conn, Scope::LoginUser, key)?;
+    Ok(())
+}
+
+/// Seconds until the oldest counted failure leaves the window (at least 1).
+pub fn retry_after(oldest: Option<NaiveDateTime>, window_seconds: i64, now: NaiveDateTime) -> i64 {
+    let reopens = clock::plus_seconds(oldest.unwrap_or(now), window_seconds);
+    (clock::unix_seconds(reopens) - clock::unix_seconds(now)).max(1)
+}

@@ -1,0 +1,275 @@
+//! Where a session starts and where it ends, whatever surface asked: the
+//! Rocket.Chat routes, the admin routes, the JSON action API, the CLI and
+//! the sweep all come through here. Synchronous, inside one store call.
+
+use chrono::NaiveDateTime;
+
+use crate::app::AppState;
+use crate::auth::two_factor;
+use crate::db::Conn;
+use crate::domain::clock;
+use crate::domain::device::Device;
+use crate::domain::ended_by::EndedBy;
+use crate::domain::filter::Filter;
+use crate::domain::listing::{Cursor, ListQuery};
+use crate::domain::secret_box::SecretBox;
+use crate::domain::token::{new_session_id, AuthToken, TokenHash};
+use crate::error::{Error, Missing, TwoFactorError};
+use crate::store::sessions::page::{ListRequest, ListedSession};
+use crate::store::sessions::{self, NewSession, Session};
+use crate::store::users::{self, User};
+
+/// Where a login came from.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub ip: String,
+    pub host: String,
+    pub device: Device,
+}
+
+/// How a new session should behave.
+#[derive(Clone, Debug)]
+pub struct SessionSpec {
+    pub origin: Origin,
+    pub description: String,
+    pub idle_timeout_seconds: i64,
+    pub permanent: bool,
+    pub api_defaults: String,
+}
+
+impl SessionSpec {
+    /// A session as a plain login opens it: the configured idle timeout,
+    /// not permanent, no API defaults.
+    pub fn login(origin: Origin, state: &AppState) -> Self {
+        SessionSpec {
+            origin,
+            description: String::new(),
+            idle_timeout_seconds: state.settings.idle_timeout_seconds,
+            permanent: false,
+            api_defaults: "{}".into(),
+        }
+    }
+}
+
+/// Opens a session for a user whose password checked out. A user with TOTP
+/// must pass `code` too (a TOTP or backup code); a good one also authorizes
+/// the new session for the 2FA window. The raw token is returned once and
+/// never stored.
+pub fn open(
+    conn: &mut Conn,
+    state: &AppState,
+    user: &User,
+    code: Option<&str>,
+    spec: SessionSpec,
+    now: NaiveDateTime,
+) -> Result<(AuthToken, Session), Error> {
+    let mut two_factor_until = None;
+    if user.totp_enabled {
+        let code = code.ok_or(Error::TwoFactor(TwoFactorError::Required {
+            enrolled: true,
+        }))?;
+        two_factor::check_code(conn, state, user, code, now)?;
+        two_factor_until = Some(clock::plus_seconds(
+            now,
+            state.settings.two_factor_window_seconds,
+        ));
+    }
+    let token = AuthToken::generate();
+    let session_id = new_session_id();
+    let device = spec.origin.device;
+    let search_term = device.search_term(&session_id, &user.guid);
+    let new = NewSession {
+        session_id,
+        user_id: user.id,
+        token_hash: token.hash().as_str().to_owned(),
+        token_hint: token.hint(),
+        description: spec.description,
+        device_type: device.kind,
+        device_name: device.name,
+        device_version: device.version,
+        device_long_version: device.long_version,
+        os_name: device.os_name,
+        os_version: device.os_version,
+        device_category: device.category,
+        ip: spec.origin.ip,
+        host: spec.origin.host,
+        instance_id: state.instance_id.clone(),
+        login_at: now,
+        last_activity_at: now,
+        expires_at: state
+            .lifetime
+            .expiry(spec.permanent, now, now, spec.idle_timeout_seconds),
+        idle_timeout_seconds: spec.idle_timeout_seconds,
+        permanent: spec.permanent,
+        two_factor_until,
+        search_term,
+        api_defaults: spec.api_defaults,
+        updated_at: now,
+    };
+    let session = sessions::insert(conn, &new)?;
+    Ok((token, session))
+}
+
+/// One session, named the way a surface names it.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// By its 17-character `sessionId`, in any state; with `owner`, only if
+    /// it is theirs. Unknown is [`Missing::Session`].
+    SessionId {
+        session_id: &'a str,
+        owner: Option<i64>,
+    },
+    /// By its numeric id, if active. Otherwise [`Missing::ActiveSession`].
+    Active(i64),
+    /// By its token, if active. Otherwise [`Missing::ActiveSession`].
+    Token(&'a TokenHash),
+}
+
+/// What ending did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Now,
+    /// It had ended before: ending is idempotent.
+    Already,
+}
+
+/// Ends one session.
+pub fn end(
+    conn: &mut Conn,
+    target: Target<'_>,
+    by: &EndedBy,
+    now: NaiveDateTime,
+) -> Result<Ended, Error> {
+    let id = match target {
+        Target::SessionId { .. } => describe(conn, target, now)?.0.id,
+        Target::Active(id) => id,
+        Target::Token(hash) => {
+            sessions::find_active_by_token(conn, hash, now)?
+                .ok_or(Error::NotFound(Missing::ActiveSession))?
+                .0
+                .id
+        }
+    };
+    match target {
+        Target::SessionId { .. } => match sessions::end(conn, id, by, now)? {
+            true => Ok(Ended::Now),
+            false => Ok(Ended::Already),
+        },
+        Target::Active(_) | Target::Token(_) => match sessions::revoke_active(conn, id, by, now)? {
+            true => Ok(Ended::Now),
+            false => Err(Error::NotFound(Missing::ActiveSession)),
+        },
+    }
+}
+
+/// Whose sessions [`end_all`] ends.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner<'a> {
+    Id(i64),
+    /// A user's guid; an unknown one is [`Missing::User`].
+    Guid(&'a str),
+}
+
+/// Ends every active session of a user but `keep`; returns how many ended.
+pub fn end_all(
+    conn: &mut Conn,
+    owner: Owner<'_>,
+    keep: Option<i64>,
+    by: &EndedBy,
+    now: NaiveDateTime,
+) -> Result<usize, Error> {
+    let user_id = match owner {
+        Owner::Id(id) => id,
+        Owner::Guid(guid) => {
+            users::find_by_guid(conn, guid)?
+                .ok_or(Error::NotFound(Missing::User))?
+                .id
+        }
+    };
+    Ok(sessions::end_all_for_user(conn, user_id, keep, by, now)?)
+}
+
+/// Ends the sessions whose expiry has passed, at their expiry time.
+pub fn expire(conn: &mut Conn, now: NaiveDateTime) -> Result<usize, Error> {
+    Ok(sessions::end_expired(conn, now)?)
+}
+
+/// A session in full with its owner: active or ended by `sessionId`,
+/// active by token.
+pub fn describe(
+    conn: &mut Conn,
+    target: Target<'_>,
+    now: NaiveDateTime,
+) -> Result<(Session, User), Error> {
+    let found = match target {
+        // An id that cannot name any session is not looked up.
+        Target::SessionId { session_id, .. } if !plausible_session_id(session_id) => None,
+        Target::SessionId { session_id, owner } => {
+            sessions::find_with_owner(conn, session_id, owner)?
+        }
+        Target::Active(id) => sessions::find_active_by_id(conn, id, now)?,
+        Target::Token(hash) => sessions::find_active_by_token(conn, hash, now)?,
+    };
+    found.ok_or(Error::NotFound(match target {
+        Target::SessionId { .. } => Missing::Session,
+        Target::Active(_) | Target::Token(_) => Missing::ActiveSession,
+    }))
+}
+
+/// A `sessionId` that cannot name any session.
+fn plausible_session_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// One page of a keyset-paged list, with the cursor for the next.
+pub struct Page {
+    pub rows: Vec<ListedSession>,
+    pub total: i64,
+    /// Sealed; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of active sessions: `owner`'s, or everyone's (whose filter
+/// also matches usernames and names).
+pub fn page(
+    conn: &mut Conn,
+    query: &ListQuery,
+    owner: Option<i64>,
+    state: &AppState,
+    now: NaiveDateTime,
+) -> Result<Page, Error> {
+    let request = ListRequest {
+        owner,
+        filter: query.filter.as_ref().map(Filter::pattern),
+        filter_matches_users: owner.is_none(),
+        sort: &query.sort,
+        offset: query.paging.offset,
+        limit: query.paging.count,
+        after: query.cursor.as_ref(),
+        filter_budget: state.settings.filter_timeout(),
+    };
+    let page = sessions::page::page(conn, &request, now)?;
+    let next_cursor = match (page.more, page.rows.last()) {
+        (true, Some(last)) => Some(seal_cursor(query, last, &state.secrets)?),
+        _ => None,
+    };
+    Ok(Page {
+        rows: page.rows,
+        total: page.total,
+        next_cursor,
+    })
+}
+
+fn seal_cursor(
+    query: &ListQuery,
+    last: &ListedSession,
+    secrets: &SecretBox,
+) -> Result<String, Error> {
+    Cursor {
+        context: query.cursor_context.clone(),
+        values: last.key_values(&query.sort),
+        id: last.session.id,
+    }
+    .seal(secrets)
+    .map_err(Error::Internal)
+}
