@@ -24,8 +24,8 @@ use crate::store::sessions::Lifetime;
 use crate::store::{self, settings as server_settings};
 use crate::telemetry::{self, Metrics};
 
+use super::state::{AppState, TwoFactorLimits};
 use super::sweeper::spawn_sweeper;
-use super::AppState;
 
 pub struct Application {
     port: u16,
@@ -56,7 +56,7 @@ impl Application {
                 max_lifetime_seconds: settings.max_lifetime_seconds,
                 activity_interval_seconds: settings.activity_interval_seconds,
             },
-            two_factor_limits: two_factor::Limits {
+            two_factor_limits: TwoFactorLimits {
                 max_failures: settings.two_factor_max_failures,
                 window_seconds: settings.two_factor_failure_window_seconds,
             },

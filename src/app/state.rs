@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use crate::auth::two_factor;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::domain::secret_box::SecretBox;
@@ -15,10 +14,18 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub secrets: SecretBox,
     pub lifetime: Lifetime,
-    pub two_factor_limits: two_factor::Limits,
+    pub two_factor_limits: TwoFactorLimits,
     pub instance_id: String,
     /// Slots for expensive list queries, so they cannot starve authentication.
     pub bulkhead: Bulkhead,
     /// The cap on concurrent password hashing.
     pub hashing: Hashing,
+}
+
+/// How many wrong second-factor codes a user may send in a window, from
+/// the settings.
+#[derive(Clone, Copy, Debug)]
+pub struct TwoFactorLimits {
+    pub max_failures: i64,
+    pub window_seconds: i64,
 }

@@ -17,13 +17,6 @@ use crate::store::users::{self, User};
 
 pub const CODE_HEADER: &str = "x-2fa-code";
 
-/// Failure limits, from the settings.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    pub max_failures: i64,
-    pub window_seconds: i64,
-}
-
 /// Checks `raw_code` for `user` against their sealed secret (the enabled
 /// one, or the pending one during enrollment) and the backup codes.
 /// Wrong codes count towards the lockout; a good one clears the count.

@@ -3,9 +3,8 @@
 //! sessions for the JSON action API and the CLI.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::{count, sql};
+use diesel::dsl::{count, exists};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Timestamp};
 
 use crate::db::schema::{sessions, users};
 use crate::db::{collate_c, Conn, DbResult, IntoDbResult};
@@ -26,31 +25,6 @@ pub struct UserSessionCount {
     pub session_count: i64,
 }
 
-/// `EXISTS` an active session of the `users` row of the outer query.
-macro_rules! has_active_session {
-    ($now:expr) => {
-        sql::<Bool>(
-            "EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id \
-             AND s.logout_at IS NULL AND s.expires_at > ",
-        )
-        .bind::<Timestamp, _>($now)
-        .sql(")")
-    };
-}
-
-/// The number of active sessions of the `users` row of the outer query,
-/// counted from the `(user_id, expires_at)` partial index.
-macro_rules! active_session_count {
-    ($now:expr) => {
-        sql::<BigInt>(
-            "(SELECT COUNT(*) FROM sessions s WHERE s.user_id = users.id \
-             AND s.logout_at IS NULL AND s.expires_at > ",
-        )
-        .bind::<Timestamp, _>($now)
-        .sql(")")
-    };
-}
-
 /// Users with at least one active session, one row each, and how many such
 /// users there are. Sorted by name, it walks the users in order and counts
 /// only the page's sessions; sorted by count, every active session is
@@ -63,20 +37,27 @@ pub fn users_with_active_sessions(
     limit: i64,
     now: NaiveDateTime,
 ) -> DbResult<(Vec<UserSessionCount>, i64)> {
+    // The active sessions of the `users` row of the outer query: a
+    // correlated subquery, served by the `(user_id, expires_at)` partial index.
+    let of_outer_user = || {
+        sessions::table
+            .filter(sessions::user_id.eq(users::id))
+            .filter(active(now))
+    };
     let total: i64 = users::table
-        .filter(has_active_session!(now))
+        .filter(exists(of_outer_user()))
         .count()
         .get_result(conn)
         .db()?;
     let rows: Vec<(String, String, String, i64)> = match sort {
         UserSort::UserName => {
             let query = users::table
-                .filter(has_active_session!(now))
+                .filter(exists(of_outer_user()))
                 .select((
                     users::guid,
                     users::username,
                     users::roles,
-                    active_session_count!(now),
+                    of_outer_user().count().single_value().assume_not_null(),
                 ))
                 .into_boxed();
             let query = match order {
