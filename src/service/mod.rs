@@ -5,3 +5,4 @@
 
 pub mod login;
 pub mod sessions;
+pub mod totp;

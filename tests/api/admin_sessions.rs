@@ -335,10 +335,25 @@ async fn user_sessions_shows_one_users_sessions_in_the_seed_format(store: Store)
     let response = admin_get(
         &app,
         &admin,
-        &format!("/user-sessions/{}?page=2&pageSize=2", chrome.user_id),
+        &format!(
+            "/user-sessions/{}?page=2&pageSize=2",
+            chrome.user_id.to_uppercase()
+        ),
     )
     .await;
     assert_eq!(response.headers()["x-total-count"], "3");
+    // The links name the user by the canonical (lower-case) guid.
+    let base = format!(
+        "/api/admin/v1/authenticated-sessions/user-sessions/{}",
+        chrome.user_id
+    );
+    assert_eq!(
+        response.headers()["link"].to_str().unwrap(),
+        format!(
+            "<{base}?page=1&pageSize=2>; rel=\"first\", <{base}?page=1&pageSize=2>; rel=\"prev\", \
+             <{base}?page=2&pageSize=2>; rel=\"last\""
+        )
+    );
     let (_, second) = body(response).await;
     assert_eq!(second.as_array().unwrap().len(), 1);
 }

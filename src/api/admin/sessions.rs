@@ -17,6 +17,7 @@ use crate::api::rocket_chat::error::{NotLoggedIn, SimpleError};
 use crate::api::{json_body, param, query_pairs};
 use crate::app::AppState;
 use crate::auth::Permission;
+use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::listing::Direction;
@@ -156,20 +157,21 @@ pub(super) async fn list(guard: Guard, req: HttpRequest, state: web::Data<AppSta
     let params = query_pairs(&req, &["page", "pageSize", "sort"]).and_then(|pairs| {
         let request = PageRequest::parse(param(&pairs, "page"), param(&pairs, "pageSize"))?;
         let (sort, order) = parse_sort(param(&pairs, "sort"))?;
-        let link_query: Vec<(&str, String)> = param(&pairs, "sort")
-            .map(|s| ("sort", s.to_owned()))
-            .into_iter()
-            .collect();
-        Ok((request, sort, order, link_query))
+        Ok((
+            request,
+            sort,
+            order,
+            param(&pairs, "sort").map(str::to_owned),
+        ))
     });
-    let (request, total, rows, link_query) = guard
+    let (request, sort_param, (rows, total)) = guard
         .run_expensive(
             &state,
             ADMIN,
             params,
-            |conn, _, _, (request, sort, order, link_query)| {
+            |conn, _, _, (request, sort, order, sort_param)| {
                 let (offset, size) = (request.offset(), request.size);
-                let (rows, total) = lists::users_with_active_sessions(
+                let found = lists::users_with_active_sessions(
                     conn,
                     sort,
                     order,
@@ -177,13 +179,13 @@ pub(super) async fn list(guard: Guard, req: HttpRequest, state: web::Data<AppSta
                     size,
                     clock::now(),
                 )?;
-                Ok((request, total, rows, link_query))
+                Ok((request, sort_param, found))
             },
         )
         .await?;
     let items: Vec<UserSessionsRow> = rows.into_iter().map(UserSessionsRow::from).collect();
-    let path = "/api/admin/v1/authenticated-sessions/list";
-    Ok(paged(path, &link_query, request, total, items))
+    let link_query: Vec<(&str, String)> = sort_param.map(|s| ("sort", s)).into_iter().collect();
+    Ok(paged(req.path(), &link_query, request, total, items))
 }
 
 /// One user's active sessions, newest first.
@@ -220,19 +222,30 @@ pub(super) async fn user_sessions(
     });
     let (guid, request, total, items) = guard
         .run_expensive(&state, ADMIN, params, |conn, _, _, (guid, request)| {
-            let user = users::find_by_guid(conn, &guid)?.ok_or(Error::NotFound(Missing::User))?;
-            let (offset, size) = (request.offset(), request.size);
-            let (rows, total) =
-                lists::active_sessions_of_user(conn, user.id, offset, size, clock::now())?;
-            let items: Vec<AdminSession> = rows
-                .iter()
-                .map(|s| AdminSession::from((s, &user)))
-                .collect();
+            let (items, total) = sessions_of_user(conn, &guid, request)?;
             Ok((guid, request, total, items))
         })
         .await?;
-    let path = format!("/api/admin/v1/authenticated-sessions/user-sessions/{guid}");
+    // The links name the user by the guid's canonical form.
+    let pattern = req.match_pattern().unwrap_or_default();
+    let path = pattern.replace("{guid}", &guid);
     Ok(paged(&path, &[], request, total, items))
+}
+
+/// One page of a user's active sessions, and how many there are.
+fn sessions_of_user(
+    conn: &mut Conn,
+    guid: &str,
+    request: PageRequest,
+) -> Result<(Vec<AdminSession>, i64), Error> {
+    let user = users::find_by_guid(conn, guid)?.ok_or(Error::NotFound(Missing::User))?;
+    let (offset, size) = (request.offset(), request.size);
+    let (rows, total) = lists::active_sessions_of_user(conn, user.id, offset, size, clock::now())?;
+    let items = rows
+        .iter()
+        .map(|s| AdminSession::from((s, &user)))
+        .collect();
+    Ok((items, total))
 }
 
 /// Revokes one active session by its numeric ID.

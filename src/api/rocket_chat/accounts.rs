@@ -13,14 +13,14 @@ use super::wire::{
 use crate::api::extract::{self, Access, Guard};
 use crate::api::json_body;
 use crate::app::AppState;
-use crate::auth::{two_factor, Caller};
+use crate::auth::Caller;
+use crate::domain::clock;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::password::MAX_PASSWORD_BYTES;
-use crate::domain::{clock, totp};
 use crate::error::Error;
 use crate::service::login::{self as login_service, Login, RuleBroken};
 use crate::service::sessions::{self, SessionSpec, Target};
-use crate::store::users;
+use crate::service::totp as totp_service;
 
 type Answer = Result<HttpResponse, RocketChatError>;
 
@@ -165,21 +165,7 @@ pub(super) async fn me(caller: Caller) -> HttpResponse {
 pub(super) async fn enable_totp(guard: Guard, state: web::Data<AppState>) -> Answer {
     let enrollment = guard
         .run(&state, Access::USER, Ok(()), |conn, app, caller, ()| {
-            let user = &caller.user;
-            if user.totp_enabled {
-                return Err(already_enabled());
-            }
-            let secret = totp::new_secret();
-            let enrollment = totp::enrollment(&secret, &user.username)
-                .ok_or_else(|| Error::Internal("could not build the TOTP enrollment".into()))?;
-            let sealed = app
-                .secrets
-                .seal(&secret, &user.guid)
-                .map_err(|e| Error::Internal(format!("sealing the TOTP secret: {e}")))?;
-            match users::set_pending_totp(conn, user.id, &sealed, clock::now())? {
-                true => Ok(enrollment),
-                false => Err(already_enabled()),
-            }
+            totp_service::enroll(conn, app, &caller.user)
         })
         .await?;
     Ok(HttpResponse::Ok().json(TotpEnrollment {
@@ -188,13 +174,6 @@ pub(super) async fn enable_totp(guard: Guard, state: web::Data<AppState>) -> Ans
         qrcode: enrollment.qrcode,
         success: true,
     }))
-}
-
-fn already_enabled() -> Error {
-    Error::bad_request(
-        "error-totp-already-enabled",
-        "TOTP is already enabled; disable it with users.2fa.disableTOTP before enrolling again",
-    )
 }
 
 /// `{"code": "123456"}`: a TOTP code or a backup code.
@@ -240,28 +219,7 @@ pub(super) async fn validate_temp_token(
     let code = code_body(&req, payload, &state).await;
     let codes = guard
         .run(&state, Access::USER, code, |conn, app, caller, code| {
-            let user = &caller.user;
-            if user.totp_enabled {
-                return Err(Error::bad_request(
-                    "error-totp-already-enabled",
-                    "TOTP is already enabled",
-                ));
-            }
-            if user.totp_secret.is_none() {
-                return Err(Error::bad_request(
-                    "error-totp-not-started",
-                    "No TOTP enrollment in progress: call users.2fa.enableTOTP first",
-                ));
-            }
-            let now = clock::now();
-            two_factor::check_code(conn, app, user, &code, now)?;
-            let codes = totp::new_backup_codes();
-            let hashes: Vec<String> = codes
-                .iter()
-                .map(|c| totp::backup_code_hash(&user.guid, c))
-                .collect();
-            users::enable_totp(conn, user.id, &hashes, now)?;
-            Ok(codes)
+            totp_service::confirm(conn, app, &caller.user, &code)
         })
         .await?;
     Ok(HttpResponse::Ok().json(BackupCodes {
@@ -294,15 +252,7 @@ pub(super) async fn disable_totp(
     let code = code_body(&req, payload, &state).await;
     guard
         .run(&state, Access::USER, code, |conn, app, caller, code| {
-            if !caller.user.totp_enabled {
-                return Err(Error::bad_request(
-                    "error-totp-not-enabled",
-                    "TOTP is not enabled for this user",
-                ));
-            }
-            let now = clock::now();
-            two_factor::check_code(conn, app, &caller.user, &code, now)?;
-            users::disable_totp(conn, caller.user.id, now).map_err(Error::from)
+            totp_service::disable(conn, app, &caller.user, &code)
         })
         .await?;
     Ok(HttpResponse::Ok().json(Success { success: true }))
