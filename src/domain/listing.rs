@@ -1,46 +1,11 @@
-//! Paging, sorting and cursors for session lists. Each type validates at
+//! Sorting and cursors for session lists. Each type validates at
 //! parse time, so a handler holds either a valid value or a 400.
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+use super::paging::Paging;
 use super::secret_box::SecretBox;
-
-pub const DEFAULT_COUNT: i64 = 50;
-pub const MAX_COUNT: i64 = 100;
-
-/// `offset` and `count`: count 0 or absent means 50, above 100 is clamped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Paging {
-    pub offset: i64,
-    pub count: i64,
-}
-
-impl Paging {
-    pub fn parse(offset: Option<&str>, count: Option<&str>) -> Result<Self, String> {
-        let offset = match offset {
-            None => 0,
-            Some(raw) => non_negative("offset", raw)?,
-        };
-        let count = match count {
-            None => DEFAULT_COUNT,
-            Some(raw) => match non_negative("count", raw)? {
-                0 => DEFAULT_COUNT,
-                n => n.min(MAX_COUNT),
-            },
-        };
-        Ok(Paging { offset, count })
-    }
-}
-
-fn non_negative(name: &str, raw: &str) -> Result<i64, String> {
-    match raw.parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(n),
-        _ => Err(format!(
-            "'{name}' must be a non-negative integer, got \"{raw}\""
-        )),
-    }
-}
 
 /// What a list may be sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,63 +232,6 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paging_defaults_clamps_and_treats_zero_as_default() {
-        assert_eq!(
-            Paging::parse(None, None),
-            Ok(Paging {
-                offset: 0,
-                count: 50
-            })
-        );
-        assert_eq!(
-            Paging::parse(Some("7"), Some("0")),
-            Ok(Paging {
-                offset: 7,
-                count: 50
-            })
-        );
-        assert_eq!(
-            Paging::parse(None, Some("101")),
-            Ok(Paging {
-                offset: 0,
-                count: 100
-            })
-        );
-        assert_eq!(
-            Paging::parse(None, Some("100")),
-            Ok(Paging {
-                offset: 0,
-                count: 100
-            })
-        );
-        assert_eq!(
-            Paging::parse(None, Some("1")),
-            Ok(Paging {
-                offset: 0,
-                count: 1
-            })
-        );
-    }
-
-    #[test]
-    fn paging_refuses_negative_and_non_numeric_values() {
-        for (offset, count) in [
-            (Some("-1"), None),
-            (None, Some("-5")),
-            (Some("abc"), None),
-            (None, Some("1.5")),
-            (None, Some("")),
-            (Some("99999999999999999999"), None),
-        ] {
-            let error = Paging::parse(offset, count).unwrap_err();
-            assert!(
-                error.contains("non-negative integer"),
-                "{offset:?} {count:?}: {error}"
-            );
-        }
-    }
 
     #[test]
     fn sort_defaults_to_newest_login_first() {

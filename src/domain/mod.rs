@@ -5,6 +5,7 @@ pub mod device;
 pub mod ended_by;
 pub mod filter;
 pub mod listing;
+pub mod paging;
 pub mod password;
 pub mod secret_box;
 pub mod token;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{AdminBadRequest, AdminError, AdminErrorBody};
-use super::link::{paged, PageRequest};
+use super::link::paged;
 use super::wire::{AdminSession, AdminSuccess, RevokeUserResult, UserSessionsRow};
 use crate::api::extract::{Access, Guard};
 use crate::api::rocket_chat::error::{NotLoggedIn, SimpleError};
@@ -21,6 +21,7 @@ use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::listing::Direction;
+use crate::domain::paging::Paging;
 use crate::error::{Error, Missing};
 use crate::service::sessions::{self, Owner, Target};
 use crate::store::sessions::lists::{self, UserSort};
@@ -155,7 +156,8 @@ async fn body_field(
 #[get("/api/admin/v1/authenticated-sessions/list")]
 pub(super) async fn list(guard: Guard, req: HttpRequest, state: web::Data<AppState>) -> Answer {
     let params = query_pairs(&req, &["page", "pageSize", "sort"]).and_then(|pairs| {
-        let request = PageRequest::parse(param(&pairs, "page"), param(&pairs, "pageSize"))?;
+        let request = Paging::from_page(param(&pairs, "page"), param(&pairs, "pageSize"))
+            .map_err(Error::InvalidParams)?;
         let (sort, order) = parse_sort(param(&pairs, "sort"))?;
         Ok((
             request,
@@ -170,7 +172,7 @@ pub(super) async fn list(guard: Guard, req: HttpRequest, state: web::Data<AppSta
             ADMIN,
             params,
             |conn, _, _, (request, sort, order, sort_param)| {
-                let (offset, size) = (request.offset(), request.size);
+                let (offset, size) = (request.offset, request.count);
                 let found = lists::users_with_active_sessions(
                     conn,
                     sort,
@@ -217,7 +219,8 @@ pub(super) async fn user_sessions(
         let pairs = query_pairs(&req, &["page", "pageSize"])?;
         Ok((
             guid,
-            PageRequest::parse(param(&pairs, "page"), param(&pairs, "pageSize"))?,
+            Paging::from_page(param(&pairs, "page"), param(&pairs, "pageSize"))
+                .map_err(Error::InvalidParams)?,
         ))
     });
     let (guid, request, total, items) = guard
@@ -236,10 +239,10 @@ pub(super) async fn user_sessions(
 fn sessions_of_user(
     conn: &mut Conn,
     guid: &str,
-    request: PageRequest,
+    request: Paging,
 ) -> Result<(Vec<AdminSession>, i64), Error> {
     let user = users::find_by_guid(conn, guid)?.ok_or(Error::NotFound(Missing::User))?;
-    let (offset, size) = (request.offset(), request.size);
+    let (offset, size) = (request.offset, request.count);
     let (rows, total) = lists::active_sessions_of_user(conn, user.id, offset, size, clock::now())?;
     let items = rows
         .iter()

@@ -19,7 +19,8 @@ use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::filter::Filter;
-use crate::domain::listing::{Cursor, CursorError, ListQuery, Paging, Scope, Sort, SortError};
+use crate::domain::listing::{Cursor, CursorError, ListQuery, Scope, Sort, SortError};
+use crate::domain::paging::Paging;
 use crate::error::Error;
 use crate::service::sessions::{self, Owner, Target};
 
@@ -68,7 +69,7 @@ const LIST_PARAMS: &[&str] = &["offset", "count", "filter", "sort", "cursor"];
 /// A list request, validated.
 fn list_query(req: &HttpRequest, scope: Scope, state: &AppState) -> Result<ListQuery, Error> {
     let pairs = query_pairs(req, LIST_PARAMS)?;
-    let paging = Paging::parse(param(&pairs, "offset"), param(&pairs, "count"))
+    let paging = Paging::from_offset(param(&pairs, "offset"), param(&pairs, "count"))
         .map_err(Error::InvalidParams)?;
     let sort = Sort::parse(param(&pairs, "sort"), scope).map_err(|e| match e {
         SortError::Invalid(raw) => Error::bad_request(
