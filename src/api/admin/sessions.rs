@@ -229,9 +229,12 @@ pub(super) async fn user_sessions(
             Ok((guid, request, total, items))
         })
         .await?;
-    // The links name the user by the guid's canonical form.
-    let pattern = req.match_pattern().unwrap_or_default();
-    let path = pattern.replace("{guid}", &guid);
+    // The links name the user by the guid's canonical form. The route's
+    // pattern is always known here; the requested path is the fallback.
+    let path = match req.match_pattern() {
+        Some(pattern) => pattern.replace("{guid}", &guid),
+        None => req.path().to_owned(),
+    };
     Ok(paged(&path, &[], request, total, items))
 }
 
