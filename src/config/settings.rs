@@ -1,14 +1,13 @@
-//! One typed `Settings`, read from the environment (or flags) with defaults.
-//!
-//! Every field is a clap argument with an `env` name, so `sessiond --help`
-//! documents each variable and its default in one place.
+//! The `Settings` struct: every setting is a clap argument with an `env`
+//! name and a default, so `sessiond --help` documents them all in one place.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+
+use super::{CorsOrigin, DatabaseUrl, SecretString};
 
 #[derive(Clone, Debug, Args)]
 pub struct Settings {
@@ -370,200 +369,15 @@ impl Settings {
     }
 }
 
-/// One origin allowed to call the API cross-origin, as browsers send it in
-/// `Origin`: `scheme://host[:port]`, nothing more.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CorsOrigin(String);
-
-impl CorsOrigin {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::str::FromStr for CorsOrigin {
-    type Err = String;
-
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        let origin = raw.trim();
-        let rest = origin
-            .strip_prefix("https://")
-            .or_else(|| origin.strip_prefix("http://"))
-            .ok_or_else(|| {
-                format!("'{origin}' is not an origin: write scheme://host[:port], as in https://admin.example.com")
-            })?;
-        let plausible = !rest.is_empty()
-            && rest.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-            });
-        if !plausible {
-            return Err(format!(
-                "'{origin}' is not an origin: only scheme://host[:port], with no path, \
-                 trailing slash or wildcard (there is no '*': list each origin)"
-            ));
-        }
-        // What the CORS middleware will parse, checked here, so a bad value
-        // is refused with a message instead of stopping the workers at start.
-        let uri = origin
-            .parse::<actix_web::http::Uri>()
-            .map_err(|e| format!("'{origin}' is not an origin: {e}"))?;
-        // After an IPv6 literal's `]`, or anywhere in a name, `:` starts the port.
-        let after_host = rest.rsplit_once(']').map_or(rest, |(_, tail)| tail);
-        let port_ok = after_host
-            .split_once(':')
-            .is_none_or(|(_, port)| port.parse::<u16>().is_ok_and(|p| p > 0));
-        if uri.host().is_none_or(str::is_empty) || !port_ok {
-            return Err(format!(
-                "'{origin}' is not an origin: write scheme://host[:port], the port from 1 to 65535"
-            ));
-        }
-        Ok(CorsOrigin(origin.to_ascii_lowercase()))
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-/// Which store to open. Parsed from `DATABASE_URL`.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    Postgres(SecretString),
-    Sqlite(PathBuf),
-}
-
-impl std::str::FromStr for DatabaseUrl {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            Ok(DatabaseUrl::Postgres(SecretString::new(s)))
-        } else if let Some(path) = s.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err("sqlite:// needs a file path, as in sqlite://sessiond.db".into());
-            }
-            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
-        } else {
-            Err("expected postgres://… or sqlite://PATH".into())
-        }
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// Prints the store without its password, for logs and banners.
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(url) => {
-                let raw = url.expose();
-                // postgres://user:password@host/db → postgres://user:***@host/db
-                match (raw.find("://"), raw.rfind('@')) {
-                    (Some(scheme), Some(at)) if at > scheme => {
-                        let credentials = &raw[scheme + 3..at];
-                        let user = credentials.split(':').next().unwrap_or_default();
-                        let masked = if credentials.contains(':') {
-                            ":***"
-                        } else {
-                            ""
-                        };
-                        write!(f, "{}{user}{masked}{}", &raw[..scheme + 3], &raw[at..])
-                    }
-                    _ => f.write_str(raw),
-                }
-            }
-        }
-    }
-}
-
-/// A string that never prints itself: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(String);
-
-impl SecretString {
-    pub fn new(value: impl Into<String>) -> Self {
-        SecretString(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::str::FromStr for SecretString {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(SecretString(s.to_owned()))
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn postgres_url_prints_without_password() {
-        let url: DatabaseUrl = "postgres://app:hunter2@db:5432/sessiond".parse().unwrap();
-        assert_eq!(url.to_string(), "postgres://app:***@db:5432/sessiond");
-        assert!(!format!("{url:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn sqlite_url_needs_a_path_and_unknown_schemes_are_refused() {
-        assert!("sqlite://".parse::<DatabaseUrl>().is_err());
-        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
-        assert_eq!(
-            "sqlite://a/b.db".parse::<DatabaseUrl>().unwrap(),
-            DatabaseUrl::Sqlite(PathBuf::from("a/b.db"))
-        );
-    }
-
-    #[test]
-    fn cors_origins_are_exact_origins_only() {
-        let origin: CorsOrigin = "https://Admin.example.com:8443".parse().unwrap();
-        assert_eq!(origin.as_str(), "https://admin.example.com:8443");
-        for bad in [
-            "*",
-            "https://*.example.com",
-            "https://a.example/",
-            "ftp://a",
-            "a.example",
-            "https://",
-            "http://a:b:c",
-            "http://a:99999",
-            "http://a:",
-            "http://:80",
-        ] {
-            assert!(bad.parse::<CorsOrigin>().is_err(), "{bad}");
-        }
-        for good in [
-            "http://127.0.0.1:9",
-            "http://[::1]:8080",
-            "https://admin.example.com",
-        ] {
-            assert!(good.parse::<CorsOrigin>().is_ok(), "{good}");
-        }
-    }
 
     #[test]
     fn key_file_sits_beside_the_sqlite_file() {
