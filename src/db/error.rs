@@ -1,0 +1,105 @@
+//! What the store can fail with, and how diesel's errors are classified
+//! into it: an outage and a cancelled statement are retryable, not bugs.
+
+use super::health;
+
+/// Anything that went wrong talking to the store.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached (pool timeout, lost connection): retryable.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database cancelled a statement (its deadline passed, or an
+    /// operator cancelled it): retryable.
+    #[error("statement cancelled: {0}")]
+    Cancelled(String),
+    /// A list filter ran out of its work budget.
+    #[error("the filter ran out of its {budget_ms} ms budget")]
+    FilterTooExpensive { budget_ms: u64 },
+    /// The database refused a filter pattern that validation let through.
+    #[error("the database refused the filter: {0}")]
+    InvalidFilter(String),
+    #[error(transparent)]
+    Query(diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(error: diesel::result::Error) -> Self {
+        DbError::from_diesel(error)
+    }
+}
+
+impl DbError {
+    /// Classifies a diesel error: a dropped connection is an outage, a
+    /// cancelled statement a timeout, neither is a bug.
+    pub fn from_diesel(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &error {
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => {
+                connection_lost::mark();
+                DbError::Unavailable(health::one_line(info.message()))
+            }
+            Error::DatabaseError(_, info) => {
+                let message = info.message();
+                if message.starts_with("canceling statement due to") {
+                    DbError::Cancelled(health::one_line(message))
+                } else if message.starts_with("invalid regular expression") {
+                    DbError::InvalidFilter(health::one_line(message))
+                } else if message.starts_with("terminating connection")
+                    || message.contains("server closed the connection unexpectedly")
+                {
+                    connection_lost::mark();
+                    DbError::Unavailable(health::one_line(message))
+                } else if message == "database is locked" || message == "database is busy" {
+                    // SQLite's busy timeout passed while another writer held the file.
+                    DbError::Unavailable(message.to_owned())
+                } else {
+                    DbError::Query(error)
+                }
+            }
+            Error::BrokenTransactionManager => {
+                connection_lost::mark();
+                DbError::Unavailable(error.to_string())
+            }
+            _ => DbError::Query(error),
+        }
+    }
+}
+
+/// What a store function returns.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Lets `?` in store functions classify diesel errors.
+pub trait IntoDbResult<T> {
+    fn db(self) -> DbResult<T>;
+}
+
+impl<T> IntoDbResult<T> for Result<T, diesel::result::Error> {
+    fn db(self) -> DbResult<T> {
+        self.map_err(DbError::from_diesel)
+    }
+}
+
+/// Set on the blocking thread when a statement finds its connection gone,
+/// so the pool drops that connection instead of handing it out again.
+pub(super) mod connection_lost {
+    use std::cell::Cell;
+
+    thread_local! {
+        static LOST: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn mark() {
+        LOST.with(|lost| lost.set(true));
+    }
+
+    /// Whether a connection was lost since the last call.
+    pub fn take() -> bool {
+        LOST.with(|lost| lost.replace(false))
+    }
+}
