@@ -11,6 +11,7 @@ use crate::domain::clock;
 use crate::domain::totp::{self, TwoFactorCode};
 use crate::error::{Error, TwoFactorError};
 use crate::service::login::retry_after;
+use crate::store::backup_codes;
 use crate::store::failures::{self, Limit, Scope};
 use crate::store::sessions;
 use crate::store::users::{self, User};
@@ -58,7 +59,7 @@ pub fn check_code(
         }
         Some(TwoFactorCode::Backup(code)) => {
             let hash = totp::backup_code_hash(&user.guid, &code);
-            users::use_backup_code(conn, user.id, &hash, now)?
+            backup_codes::use_backup_code(conn, user.id, &hash, now)?
         }
         None => false,
     };

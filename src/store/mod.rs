@@ -1,6 +1,7 @@
 //! The queries, one module per table. Synchronous functions taking `&mut Conn`;
 //! no HTTP here.
 
+pub mod backup_codes;
 pub mod failures;
 pub mod session_counters;
 pub mod sessions;

@@ -3,8 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{backup_codes, users};
+use crate::db::schema::users;
 use crate::db::{collate_c, AnyConnection, Conn, DbResult, IntoDbResult};
+use crate::store::backup_codes;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -164,20 +165,8 @@ pub fn enable_totp(
         diesel::update(users::table.find(user_id))
             .set((users::totp_enabled.eq(true), users::updated_at.eq(now)))
             .execute(conn)?;
-        diesel::delete(backup_codes::table.filter(backup_codes::user_id.eq(user_id)))
-            .execute(conn)?;
-        // Row by row: the connection enum has no multi-row insert, and there are ten.
-        for hash in code_hashes {
-            diesel::insert_into(backup_codes::table)
-                .values((
-                    backup_codes::user_id.eq(user_id),
-                    backup_codes::code_hash.eq(hash),
-                ))
-                .execute(conn)?;
-        }
-        Ok(())
+        backup_codes::replace(conn, user_id, code_hashes)
     })
-    .db()
 }
 
 /// Turns TOTP off and forgets the secret and backup codes.
@@ -191,30 +180,9 @@ pub fn disable_totp(conn: &mut Conn, user_id: i64, now: NaiveDateTime) -> DbResu
                 users::updated_at.eq(now),
             ))
             .execute(conn)?;
-        diesel::delete(backup_codes::table.filter(backup_codes::user_id.eq(user_id)))
-            .execute(conn)?;
+        backup_codes::delete_for_user(conn, user_id)?;
         Ok(())
     })
-    .db()
-}
-
-/// Marks a backup code used; true only for the first use of a valid code.
-pub fn use_backup_code(
-    conn: &mut Conn,
-    user_id: i64,
-    code_hash: &str,
-    now: NaiveDateTime,
-) -> DbResult<bool> {
-    let updated = diesel::update(
-        backup_codes::table
-            .filter(backup_codes::user_id.eq(user_id))
-            .filter(backup_codes::code_hash.eq(code_hash))
-            .filter(backup_codes::used_at.is_null()),
-    )
-    .set(backup_codes::used_at.eq(now))
-    .execute(conn)
-    .db()?;
-    Ok(updated == 1)
 }
 
 /// Creates a user with an already hashed password. Admins get both roles.
