@@ -79,6 +79,32 @@ pub fn run_migrations(conn: &mut AnyConnection) -> DbResult<()> {
     }
 }
 
+/// The tables in the store's schema (Postgres: the current schema), by
+/// name; whatever created them. Read before migrating, to see whose store
+/// this is.
+pub fn table_names(conn: &mut AnyConnection) -> DbResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Table {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let tables: Vec<Table> = match conn {
+        AnyConnection::Postgresql(pg) => diesel::sql_query(
+            "SELECT tablename::text AS name FROM pg_catalog.pg_tables \
+             WHERE schemaname = current_schema() ORDER BY tablename",
+        )
+        .load(pg)
+        .db()?,
+        AnyConnection::Sqlite(sqlite) => diesel::sql_query(
+            "SELECT name FROM sqlite_master \
+             WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )
+        .load(sqlite)
+        .db()?,
+    };
+    Ok(tables.into_iter().map(|t| t.name).collect())
+}
+
 /// `SELECT 1`, for readiness.
 pub fn ping(conn: &mut AnyConnection) -> DbResult<()> {
     conn.batch_execute("SELECT 1").db()

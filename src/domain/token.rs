@@ -65,14 +65,26 @@ impl TokenHash {
 /// The characters of a `sessionId` (Meteor's id alphabet).
 pub const SESSION_ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz";
 
+/// Characters in a `sessionId`.
+const SESSION_ID_LEN: usize = 17;
+
 /// A 17-character random id in Meteor's alphabet, like `QoYYFw2t9oKks2niG`.
 pub fn new_session_id() -> String {
-    random_string(SESSION_ID_ALPHABET, 17)
+    session_id_from(&mut OsRng)
+}
+
+/// A session id drawn from `rng`. The seeder makes millions with a fast
+/// seeded generator; the service always uses [`new_session_id`].
+pub fn session_id_from<R: Rng + ?Sized>(rng: &mut R) -> String {
+    random_string_from(rng, SESSION_ID_ALPHABET, SESSION_ID_LEN)
 }
 
 /// A random string over `alphabet`, from the OS CSPRNG.
 pub fn random_string(alphabet: &[u8], len: usize) -> String {
-    let mut rng = OsRng;
+    random_string_from(&mut OsRng, alphabet, len)
+}
+
+fn random_string_from<R: Rng + ?Sized>(rng: &mut R, alphabet: &[u8], len: usize) -> String {
     (0..len)
         .map(|_| char::from(alphabet[rng.gen_range(0..alphabet.len())]))
         .collect()
@@ -119,8 +131,11 @@ mod tests {
 
     #[test]
     fn session_ids_have_17_characters_from_the_alphabet() {
-        let id = new_session_id();
-        assert_eq!(id.len(), 17);
-        assert!(id.bytes().all(|c| SESSION_ID_ALPHABET.contains(&c)));
+        use rand::SeedableRng;
+        let seeded = session_id_from(&mut rand::rngs::StdRng::seed_from_u64(7));
+        for id in [new_session_id(), seeded] {
+            assert_eq!(id.len(), 17, "{id}");
+            assert!(id.bytes().all(|c| SESSION_ID_ALPHABET.contains(&c)), "{id}");
+        }
     }
 }

@@ -231,3 +231,65 @@ pub fn insert_many(conn: &mut Conn, rows: &[NewUser<'_>]) -> DbResult<usize> {
             .db(),
     }
 }
+
+/// Ids per `IN (…)` list: below SQLite's limit on bound parameters.
+const ID_CHUNK: usize = 10_000;
+
+/// (id, username key, guid) of the users whose key matches the `LIKE`
+/// pattern `key_pattern`, by id. For the seeder, which finds its own users
+/// by name.
+pub fn keys_like(conn: &mut Conn, key_pattern: &str) -> DbResult<Vec<(i64, String, String)>> {
+    users::table
+        .filter(users::username_key.like(key_pattern))
+        .select((users::id, users::username_key, users::guid))
+        .order(users::id)
+        .load(conn)
+        .db()
+}
+
+/// Gives many users one password hash at once, for seeding.
+pub fn set_password_hash_for_ids(
+    conn: &mut Conn,
+    ids: &[i64],
+    hash: &str,
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    for ids in ids.chunks(ID_CHUNK) {
+        diesel::update(users::table.filter(users::id.eq_any(ids)))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+            .execute(conn)
+            .db()?;
+    }
+    Ok(())
+}
+
+/// The users whose key neither matches the `LIKE` pattern `key_pattern`
+/// nor is one of `keys`: how many, and the usernames of the first `sample`
+/// of them by id. The seeder's test for a store that holds others' users.
+pub fn others(
+    conn: &mut Conn,
+    key_pattern: &str,
+    keys: &[&str],
+    sample: i64,
+) -> DbResult<(i64, Vec<String>)> {
+    let unlike = || {
+        diesel::dsl::not(
+            users::username_key
+                .like(key_pattern)
+                .or(users::username_key.eq_any(keys.iter().copied())),
+        )
+    };
+    let count: i64 = users::table
+        .filter(unlike())
+        .count()
+        .get_result(conn)
+        .db()?;
+    let names: Vec<String> = users::table
+        .filter(unlike())
+        .order(users::id)
+        .select(users::username)
+        .limit(sample)
+        .load(conn)
+        .db()?;
+    Ok((count, names))
+}
