@@ -15,6 +15,8 @@ diesel::table! {
         totp_last_step -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// Sessions not ended, kept by triggers on `sessions`.
+        unended_sessions -> BigInt,
     }
 }
 

@@ -52,6 +52,7 @@ on_both_stores!(
     counts_move_as_sessions_start_end_and_expire,
     list_pages_carry_total_and_link_headers,
     list_sorts_by_username_or_session_count,
+    counts_waiting_for_the_sweep_are_corrected_in_every_sort_and_page,
     bad_paging_and_sort_values_are_invalid_requests,
     user_sessions_shows_one_users_sessions_in_the_seed_format,
     user_sessions_refuses_bad_and_unknown_guids,
@@ -218,6 +219,88 @@ async fn list_sorts_by_username_or_session_count(store: Store) {
         assert_eq!(status, 200, "{sort}");
         assert_eq!(names(&list), expected, "{sort}");
     }
+}
+
+/// Sessions past their expiry that the sweep has not ended are not
+/// counted, whatever the stored per-user counts say, and the pages of a
+/// count sort follow the corrected counts.
+async fn counts_waiting_for_the_sweep_are_corrected_in_every_sort_and_page(store: Store) {
+    let app = spawn_app(store).await;
+    for (user, sessions) in [("ann", 3), ("bea", 2), ("cid", 1)] {
+        app.create_user(user, false);
+        app.sessions_for(user, sessions).await;
+    }
+    let (admin, _) = app.admin_past_2fa().await;
+    let expire = |user: &str, how_many: i64| {
+        app.query_texts(&format!(
+            "UPDATE sessions SET expires_at = '2000-01-01 00:00:00' WHERE id IN \
+             (SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id \
+              WHERE u.username = '{user}' ORDER BY s.id LIMIT {how_many}) \
+             RETURNING session_id AS value"
+        ))
+    };
+    assert_eq!(expire("ann", 2).len(), 2);
+    assert_eq!(expire("cid", 1).len(), 1);
+    let names = |list: &Value| {
+        counts(list)
+            .into_iter()
+            .map(|(n, c, _)| format!("{n}:{c}"))
+            .collect::<Vec<_>>()
+    };
+    let cases = [
+        ("UserName", vec!["admin:2", "ann:1", "bea:2"]),
+        ("SessionCount:desc", vec!["bea:2", "admin:2", "ann:1"]),
+        ("SessionCount:asc", vec!["ann:1", "admin:2", "bea:2"]),
+    ];
+    for (sort, expected) in cases {
+        let response = admin_get(&app, &admin, &format!("/list?sort={sort}")).await;
+        assert_eq!(response.headers()["x-total-count"], "3", "{sort}");
+        let (status, list) = body(response).await;
+        assert_eq!(status, 200, "{sort}");
+        assert_eq!(names(&list), expected, "{sort}");
+        for (page, name) in expected.iter().enumerate() {
+            let path = format!("/list?sort={sort}&page={}&pageSize=1", page + 1);
+            let (_, one) = body(admin_get(&app, &admin, &path).await).await;
+            assert_eq!(
+                names(&one),
+                vec![name.to_string()],
+                "{sort} page {}",
+                page + 1
+            );
+        }
+    }
+
+    // The counted list agrees with probing every user's sessions, on every
+    // sort and page.
+    use sessiond::domain::listing::Direction;
+    use sessiond::store::sessions::by_user::{self, UserSort};
+    let mut conn = app.pool.get().unwrap();
+    let now = sessiond::domain::clock::now();
+    for sort in [UserSort::UserName, UserSort::SessionCount] {
+        for order in [Direction::Asc, Direction::Desc] {
+            for (offset, limit) in [(0, 10), (0, 1), (1, 1), (2, 1), (1, 2)] {
+                let counted =
+                    by_user::users_with_active_sessions(&mut conn, sort, order, offset, limit, now)
+                        .unwrap();
+                let probed =
+                    by_user::by_probing(&mut conn, sort, order, offset, limit, now).unwrap();
+                assert_eq!(counted, probed, "{sort:?} {order:?} {offset} {limit}");
+            }
+        }
+    }
+
+    // Logging out and the sweep keep the stored counts true.
+    app.post_as("/api/v1/sessions/logout.others", &admin, &json!({}))
+        .await;
+    let mut settings = sessiond::config::Settings::defaults();
+    settings.retention_seconds = 86_400;
+    let (ended, _) = sessiond::app::sweep(&mut conn, &settings).unwrap();
+    assert_eq!(ended, 3);
+    let stored = app.query_texts(
+        "SELECT username || ':' || CAST(unended_sessions AS TEXT) AS value FROM users \
+         WHERE unended_sessions <> 0 ORDER BY username",
+    );
+    assert_eq!(stored, vec!["admin:1", "ann:1", "bea:2"]);
 }
 
 async fn bad_paging_and_sort_values_are_invalid_requests(store: Store) {

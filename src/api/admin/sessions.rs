@@ -24,7 +24,8 @@ use crate::domain::listing::Direction;
 use crate::domain::paging::Paging;
 use crate::error::{Error, Missing};
 use crate::service::sessions::{self, Owner, Target};
-use crate::store::sessions::lists::{self, UserSort};
+use crate::store::sessions::by_user::UserSort;
+use crate::store::sessions::{by_user, lists};
 use crate::store::users;
 
 const ADMIN: Access = Access::admin(Permission::ManageSessions);
@@ -173,7 +174,7 @@ pub(super) async fn list(guard: Guard, req: HttpRequest, state: web::Data<AppSta
             params,
             |conn, _, _, (request, sort, order, sort_param)| {
                 let (offset, size) = (request.offset, request.count);
-                let found = lists::users_with_active_sessions(
+                let found = by_user::users_with_active_sessions(
                     conn,
                     sort,
                     order,

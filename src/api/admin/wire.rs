@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::clock;
-use crate::store::sessions::lists::UserSessionCount;
+use crate::store::sessions::by_user::UserSessionCount;
 use crate::store::sessions::Session;
 use crate::store::users::User;
 

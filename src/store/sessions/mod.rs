@@ -12,6 +12,7 @@ use crate::domain::token::TokenHash;
 use crate::store::users::User;
 
 pub mod bulk;
+pub mod by_user;
 pub mod lists;
 pub mod page;
 mod update;
