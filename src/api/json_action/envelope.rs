@@ -116,6 +116,19 @@ pub(super) fn one_of(
         .ok_or_else(|| expected(name, &what, value))
 }
 
+/// `omit`: the top-level properties to drop.
+fn omitted(path: &str, value: &Value) -> Result<Vec<&'static str>, ActionError> {
+    let what = "an array of \"result\", \"authToken\" or \"debugInfo\"";
+    let entries = value
+        .as_array()
+        .ok_or_else(|| expected(path, what, value))?;
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| one_of(&format!("{path}[{i}]"), entry, &OMITTABLE))
+        .collect()
+}
+
 impl ResponseOptions {
     pub(super) fn parse(name: &str, value: &Value) -> Result<Self, ActionError> {
         let map = value
@@ -139,17 +152,7 @@ impl ResponseOptions {
                     options.numbers_as_strings =
                         Some(one_of(&path, value, &["number", "string"])? == "string");
                 }
-                "omit" => {
-                    let what = "an array of \"result\", \"authToken\" or \"debugInfo\"";
-                    let entries = value
-                        .as_array()
-                        .ok_or_else(|| expected(&path, what, value))?;
-                    let mut omit = Vec::new();
-                    for (i, entry) in entries.iter().enumerate() {
-                        omit.push(one_of(&format!("{path}[{i}]"), entry, &OMITTABLE)?);
-                    }
-                    options.omit = Some(omit);
-                }
+                "omit" => options.omit = Some(omitted(&path, value)?),
                 _ => {
                     return Err(ActionError::InvalidProperty(format!(
                         "'{path}' is not a response option; the options are binaryFormat, dataFormat, numberFormat and omit."
@@ -221,32 +224,8 @@ pub(super) fn present<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a
 
 impl Envelope {
     pub(super) fn parse(body: &Map<String, Value>) -> Result<Self, ActionError> {
-        let action = match present(body, "action") {
-            None => return Err(ActionError::MissingAction),
-            Some(Value::String(name)) => {
-                Action::parse(name).ok_or_else(|| ActionError::UnknownAction(name.clone()))?
-            }
-            Some(other) => return Err(expected("action", "a string naming an action", other)),
-        };
-        if let Some(key) = body
-            .keys()
-            .find(|k| !ENVELOPE_PROPERTIES.contains(&k.as_str()))
-        {
-            return Err(ActionError::InvalidProperty(format!(
-                "'{}' is not a property of a request; the properties are {}.",
-                shortened(key),
-                ENVELOPE_PROPERTIES.join(", ")
-            )));
-        }
-        for name in ["api", "apiVersion"] {
-            if let Some(value) = present(body, name) {
-                let what = format!("a string of 1 to {MAX_NAME_BYTES} bytes");
-                match value.as_str() {
-                    Some(s) if !s.is_empty() && s.len() <= MAX_NAME_BYTES => {}
-                    _ => return Err(expected(name, &what, value)),
-                }
-            }
-        }
+        let action = action_of(body)?;
+        check_property_names(body)?;
         let params = match present(body, "params") {
             None => Map::new(),
             Some(Value::Object(map)) => map.clone(),
@@ -272,4 +251,40 @@ impl Envelope {
             options,
         })
     }
+}
+
+/// The action comes first: a request without one hears of that before
+/// anything else.
+fn action_of(body: &Map<String, Value>) -> Result<Action, ActionError> {
+    match present(body, "action") {
+        None => Err(ActionError::MissingAction),
+        Some(Value::String(name)) => {
+            Action::parse(name).ok_or_else(|| ActionError::UnknownAction(name.clone()))
+        }
+        Some(other) => Err(expected("action", "a string naming an action", other)),
+    }
+}
+
+/// No unknown properties; `api` and `apiVersion` are short strings.
+fn check_property_names(body: &Map<String, Value>) -> Result<(), ActionError> {
+    if let Some(key) = body
+        .keys()
+        .find(|k| !ENVELOPE_PROPERTIES.contains(&k.as_str()))
+    {
+        return Err(ActionError::InvalidProperty(format!(
+            "'{}' is not a property of a request; the properties are {}.",
+            shortened(key),
+            ENVELOPE_PROPERTIES.join(", ")
+        )));
+    }
+    for name in ["api", "apiVersion"] {
+        if let Some(value) = present(body, name) {
+            let what = format!("a string of 1 to {MAX_NAME_BYTES} bytes");
+            match value.as_str() {
+                Some(s) if !s.is_empty() && s.len() <= MAX_NAME_BYTES => {}
+                _ => return Err(expected(name, &what, value)),
+            }
+        }
+    }
+    Ok(())
 }

@@ -165,6 +165,23 @@ impl From<DbError> for ActionError {
     }
 }
 
+/// A result that would not serialize: a bug, answered as internal.
+impl From<serde_json::Error> for ActionError {
+    fn from(error: serde_json::Error) -> Self {
+        Error::Internal(format!("the result could not be written: {error}")).into()
+    }
+}
+
+/// `Ok(None)` for a session that is not there, which deleteSession and
+/// describeSessions answer with a warning instead of an error.
+pub(super) fn unless_missing<T>(result: Result<T, Error>) -> Result<Option<T>, ActionError> {
+    match result {
+        Ok(found) => Ok(Some(found)),
+        Err(Error::NotFound(_)) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// A client-chosen string cut to a length fit for a message.
 pub(super) fn shortened(text: &str) -> String {
     const MAX: usize = 64;

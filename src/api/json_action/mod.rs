@@ -10,6 +10,7 @@
 //! the other two surfaces.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
@@ -17,15 +18,10 @@ use crate::api::extract;
 use crate::app::AppState;
 use crate::auth::permissions::{has_permission, Permission};
 use crate::db::{Conn, DbError};
-use crate::domain::ended_by::EndedBy;
-use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::token::AuthToken;
 use crate::domain::{clock, username};
 use crate::error::{Error, TwoFactorError};
 use crate::service;
-use crate::service::login::{self, Login, RuleBroken};
-use crate::service::sessions::{SessionSpec, Target};
-use crate::store::sessions::SessionChanges;
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 
@@ -34,12 +30,14 @@ mod envelope;
 mod error;
 mod params;
 mod reply;
+mod wire;
 
 use actions::*;
 use envelope::*;
 use error::*;
 use params::*;
 use reply::*;
+use wire::*;
 
 /// The request envelope (seed 000). Any body gets an envelope back; this is
 /// the shape that does something.
@@ -182,204 +180,26 @@ async fn run(req: &HttpRequest, state: &web::Data<AppState>, body: Map<String, V
     reply
 }
 
+/// Hands the envelope to its action.
 async fn perform(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     envelope: &Envelope,
 ) -> Result<Done, ActionError> {
-    let action = envelope.action;
-    let token = match (&envelope.auth_token, action.needs_token()) {
-        (None, true) => {
-            return Err(ActionError::InvalidProperty(format!(
-                "'authToken' is required by {}; get one from createSession.",
-                action.name()
-            )))
-        }
-        (None, false) => None,
-        (Some(raw), _) => Some(AuthToken::parse(raw)),
+    let token = Presented::from_envelope(envelope)?;
+    let params = Params {
+        map: &envelope.params,
     };
-    // Authentication comes before params errors, so a client with a dead
-    // token learns that first; the params are checked before any store work.
-    let parsed = parse_params(action, &envelope.params, state);
     let arrays = envelope.options.arrays;
-
-    if action == Action::CreateSession {
-        return match parsed? {
-            Parsed::Create(params) => create_session(req, state, *params).await,
-            _ => Err(ActionError::Internal),
-        };
+    match envelope.action {
+        Action::CreateSession => actions::create::perform(req, state, &params).await,
+        Action::ListSessions => actions::list::perform(state, token, arrays, &params).await,
+        Action::DescribeSessions => actions::describe::perform(state, token, arrays, &params).await,
+        Action::AlterSession => actions::alter::perform(state, token, arrays, &params).await,
+        Action::DeleteSession => actions::delete::perform(state, token, &params).await,
+        Action::PingSession => actions::ping::perform(state, token, arrays, &params).await,
     }
-    let app = state.clone();
-    state
-        .db
-        .run(move |conn| {
-            let now = clock::now();
-            match (action, token) {
-                (Action::CreateSession, _) => Err(ActionError::Internal),
-                (Action::DeleteSession, Some(token)) => {
-                    parsed?;
-                    delete_session(conn, token, now)
-                }
-                (Action::PingSession, None) => {
-                    parsed?;
-                    Ok(Done::default())
-                }
-                (_, None) => Err(ActionError::Internal),
-                (_, Some(None)) => Err(ActionError::NoSession),
-                (_, Some(Some(token))) => {
-                    let (session, user) = sessions::find_active_by_token(conn, &token.hash(), now)?
-                        .ok_or(ActionError::NoSession)?;
-                    let defaults = SessionDefaults::from_stored(&session.api_defaults);
-                    let arrays = arrays.or(defaults.options.arrays).unwrap_or(false);
-                    let caller = CallerSession {
-                        session,
-                        user,
-                        token,
-                    };
-                    let mut done = match parsed? {
-                        Parsed::Ping => {
-                            if !sessions::extend(conn, &caller.session, &app.lifetime, now)? {
-                                return Err(ActionError::NoSession);
-                            }
-                            Done::default()
-                        }
-                        parsed => {
-                            sessions::touch(conn, &caller.session, &app.lifetime, now)?;
-                            match parsed {
-                                Parsed::List { username_keys } => {
-                                    list_sessions(conn, &caller, &username_keys, arrays, now)?
-                                }
-                                Parsed::Describe { tokens } => {
-                                    describe_sessions(conn, &caller, tokens, arrays, now)?
-                                }
-                                Parsed::Alter(params) => {
-                                    alter_session(conn, &app, &caller, *params, now)?
-                                }
-                                _ => Done::default(),
-                            }
-                        }
-                    };
-                    if done.defaults.is_none() {
-                        done.defaults = Some(defaults);
-                    }
-                    Ok(done)
-                }
-            }
-        })
-        .await
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn envelope_for(error: Error) -> Value {
-        let mut reply = Reply::failure(ActionError::from(error));
-        reply.request_id = json!("r1");
-        reply.into_json()
-    }
-
-    #[test]
-    fn store_outages_and_internal_errors_get_their_codes_without_the_cause() {
-        assert_eq!(
-            envelope_for(Error::Unavailable("connection refused".into())),
-            json!({"result": {}, "requestId": "r1", "errorCode": 34090,
-                   "errorMessage": "The session store is temporarily unavailable; retry the request."})
-        );
-        let internal = envelope_for(Error::Internal("secret detail".into()));
-        assert_eq!(
-            internal,
-            json!({"result": {}, "requestId": "r1", "errorCode": 34099,
-                   "errorMessage": "Internal error; the cause is in the service's log."})
-        );
-        assert!(!internal.to_string().contains("secret detail"));
-        let lost = envelope_for(Error::from(DbError::Unavailable("pool timeout".into())));
-        assert_eq!(lost["errorCode"], 34090);
-    }
-
-    #[test]
-    fn shared_errors_map_to_this_surfaces_codes() {
-        let cases = [
-            (Error::Unauthorized, 12031),
-            (Error::LoginFailed, 34010),
-            (
-                Error::Throttled {
-                    retry_after_seconds: 3,
-                },
-                34011,
-            ),
-            (
-                Error::TwoFactor(TwoFactorError::MaxAttempts {
-                    retry_after_seconds: 3,
-                }),
-                34011,
-            ),
-            (
-                Error::TwoFactor(TwoFactorError::Required { enrolled: true }),
-                34012,
-            ),
-            (Error::TwoFactor(TwoFactorError::Invalid), 34013),
-            (Error::Forbidden, 34020),
-            (Error::InvalidParams("x".into()), 34005),
-            (Error::PayloadTooLarge { limit: 1 }, 34006),
-        ];
-        for (error, code) in cases {
-            let name = format!("{error:?}");
-            assert_eq!(ActionError::from(error).code(), code, "{name}");
-        }
-    }
-
-    #[test]
-    fn action_names_ignore_case_and_unknown_names_are_refused() {
-        assert_eq!(Action::parse("CREATESESSION"), Some(Action::CreateSession));
-        assert_eq!(Action::parse("pingsession"), Some(Action::PingSession));
-        assert_eq!(Action::parse("createSessions"), None);
-        assert_eq!(Action::parse(""), None);
-    }
-
-    #[test]
-    fn masking_reaches_every_depth() {
-        let request = json!({"authToken": "t", "params": {"password": "p", "authTokens": ["a", "b"],
-                             "nested": [{"twoFactorCode": "123456"}], "username": "alice"}});
-        assert_eq!(
-            masked(&request),
-            json!({"authToken": MASK, "params": {"password": MASK, "authTokens": [MASK, MASK],
-                   "nested": [{"twoFactorCode": MASK}], "username": "alice"}})
-        );
-    }
-
-    #[test]
-    fn numbers_become_strings_at_any_depth() {
-        let mut value = json!({"a": 1, "b": [2.5, {"c": -3}], "d": "4", "e": true});
-        numbers_to_strings(&mut value);
-        assert_eq!(
-            value,
-            json!({"a": "1", "b": ["2.5", {"c": "-3"}], "d": "4", "e": true})
-        );
-    }
-
-    #[test]
-    fn stored_defaults_round_trip_and_unreadable_ones_fall_back() {
-        let defaults = SessionDefaults {
-            api: "db".into(),
-            debug: DebugLevel::Max,
-            options: ResponseOptions {
-                arrays: Some(true),
-                omit: Some(vec!["debugInfo"]),
-                ..ResponseOptions::default()
-            },
-        };
-        assert_eq!(
-            SessionDefaults::from_stored(&defaults.to_stored()),
-            defaults
-        );
-        assert_eq!(
-            SessionDefaults::from_stored("{}"),
-            SessionDefaults::default()
-        );
-        assert_eq!(
-            SessionDefaults::from_stored("not json"),
-            SessionDefaults::default()
-        );
-    }
-}
+mod tests;

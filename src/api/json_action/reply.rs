@@ -1,5 +1,7 @@
 //! The reply envelope, as the response options shape it.
 
+use serde::Serialize;
+
 use super::*;
 
 // ---------------------------------------------------------------------------
@@ -14,6 +16,17 @@ pub(super) struct Done {
     pub(super) warnings: Vec<Value>,
     /// The calling session's defaults, when there is a calling session.
     pub(super) defaults: Option<SessionDefaults>,
+}
+
+impl Done {
+    /// A typed result, written as JSON now so that the response options
+    /// (`numberFormat`, `omit`) can shape it.
+    pub(super) fn with<T: Serialize>(result: &T) -> Result<Done, ActionError> {
+        Ok(Done {
+            result: fields(result)?,
+            ..Done::default()
+        })
+    }
 }
 
 pub(super) struct Reply {
@@ -67,21 +80,29 @@ impl Reply {
         if let Some(token) = new_token.or(self.auth_token) {
             reply.insert("authToken".into(), json!(token));
         }
-        let mut debug_info = Map::new();
-        if let (DebugLevel::Max, Some(request)) = (self.debug, self.request) {
-            debug_info.insert("request".into(), request);
-        }
-        if !warnings.is_empty() {
-            debug_info.insert("warnings".into(), Value::Array(warnings));
-        }
-        if !debug_info.is_empty() {
-            reply.insert("debugInfo".into(), Value::Object(debug_info));
+        let request = (self.debug == DebugLevel::Max)
+            .then_some(self.request)
+            .flatten();
+        if let Some(debug_info) = debug_info(request, warnings) {
+            reply.insert("debugInfo".into(), debug_info);
         }
         for name in self.options.omit.iter().flatten() {
             reply.remove(*name);
         }
         Value::Object(reply)
     }
+}
+
+/// The masked request (for `debug: "max"`) and the warnings, if any.
+fn debug_info(request: Option<Value>, warnings: Vec<Value>) -> Option<Value> {
+    let mut debug_info = Map::new();
+    if let Some(request) = request {
+        debug_info.insert("request".into(), request);
+    }
+    if !warnings.is_empty() {
+        debug_info.insert("warnings".into(), Value::Array(warnings));
+    }
+    (!debug_info.is_empty()).then_some(Value::Object(debug_info))
 }
 
 /// `numberFormat: "string"`: every number, at any depth, written as a string.

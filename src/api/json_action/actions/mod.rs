@@ -1,0 +1,126 @@
+//! The six actions, one module each, and what they share: the token a
+//! request presents and the session it names.
+
+use super::*;
+
+pub(super) mod alter;
+pub(super) mod create;
+pub(super) mod delete;
+pub(super) mod describe;
+pub(super) mod list;
+pub(super) mod ping;
+
+/// The envelope's `authToken`, read before anything is looked up.
+pub(super) enum Presented {
+    Nothing,
+    /// Not a token this service could have issued: it names no session.
+    Unreadable,
+    Token(AuthToken),
+}
+
+impl Presented {
+    /// Refuses a request without the token its action needs.
+    pub(super) fn from_envelope(envelope: &Envelope) -> Result<Self, ActionError> {
+        match (&envelope.auth_token, envelope.action.needs_token()) {
+            (None, true) => Err(ActionError::InvalidProperty(format!(
+                "'authToken' is required by {}; get one from createSession.",
+                envelope.action.name()
+            ))),
+            (None, false) => Ok(Presented::Nothing),
+            (Some(raw), _) => {
+                Ok(AuthToken::parse(raw).map_or(Presented::Unreadable, Presented::Token))
+            }
+        }
+    }
+}
+
+/// The session making the request, and the token it was found by.
+pub(super) struct CallerSession {
+    pub(super) session: Session,
+    pub(super) user: User,
+    pub(super) token: AuthToken,
+}
+
+impl CallerSession {
+    pub(super) fn may_see_everyone(&self) -> bool {
+        has_permission(self.user.role_list(), Permission::ManageSessions)
+    }
+
+    /// The caller's own session shows its real token; any other only its hint.
+    pub(super) fn shown_token(&self, session: &Session) -> String {
+        if session.id == self.session.id {
+            self.token.expose().to_owned()
+        } else {
+            format!("{}…", session.token_hint)
+        }
+    }
+}
+
+/// An action by an active session, inside its one store call.
+pub(super) struct Call<'a> {
+    pub(super) conn: &'a mut Conn,
+    pub(super) app: &'a AppState,
+    pub(super) caller: CallerSession,
+    /// `dataFormat: "arrays"`, from the request or else the session's defaults.
+    pub(super) arrays: bool,
+    pub(super) now: NaiveDateTime,
+}
+
+impl Call<'_> {
+    /// Records the caller's activity, as every action but pingSession does.
+    pub(super) fn touch(&mut self) -> Result<(), ActionError> {
+        Ok(sessions::touch(
+            self.conn,
+            &self.caller.session,
+            &self.app.lifetime,
+            self.now,
+        )?)
+    }
+}
+
+/// Runs `action` for the active session behind `token`, in one store call.
+/// The token is checked before `action` looks at its params, so a client
+/// with a dead token learns that first.
+pub(super) async fn as_caller<F>(
+    state: &web::Data<AppState>,
+    token: Presented,
+    arrays: Option<bool>,
+    action: F,
+) -> Result<Done, ActionError>
+where
+    F: FnOnce(&mut Call<'_>) -> Result<Done, ActionError> + Send + 'static,
+{
+    let app = state.clone();
+    state
+        .db
+        .run(move |conn| {
+            let now = clock::now();
+            let Presented::Token(token) = token else {
+                return Err(ActionError::NoSession);
+            };
+            let (session, user) = sessions::find_active_by_token(conn, &token.hash(), now)?
+                .ok_or(ActionError::NoSession)?;
+            let defaults = SessionDefaults::from_stored(&session.api_defaults);
+            let mut call = Call {
+                conn,
+                app: &app,
+                arrays: arrays.or(defaults.options.arrays).unwrap_or(false),
+                caller: CallerSession {
+                    session,
+                    user,
+                    token,
+                },
+                now,
+            };
+            let mut done = action(&mut call)?;
+            // The session's defaults shape the reply unless the action changed them.
+            done.defaults.get_or_insert(defaults);
+            Ok(done)
+        })
+        .await
+}
+
+/// The warning for a token, among several, that names no active session.
+pub(super) fn no_session_warning(property: String) -> Value {
+    json!({"code": ActionError::NoSession.code(), "message": NO_SESSION_MESSAGE, "property": property})
+}
