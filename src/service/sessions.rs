@@ -75,36 +75,20 @@ pub fn open(
         ));
     }
     let token = AuthToken::generate();
-    let session_id = new_session_id();
-    let device = spec.origin.device;
-    let search_term = device.search_term(&session_id, &user.guid);
+    let owner = (user.id, user.guid.as_str());
     let new = NewSession {
-        session_id,
-        user_id: user.id,
-        token_hash: token.hash().as_str().to_owned(),
-        token_hint: token.hint(),
         description: spec.description,
-        device_type: device.kind,
-        device_name: device.name,
-        device_version: device.version,
-        device_long_version: device.long_version,
-        os_name: device.os_name,
-        os_version: device.os_version,
-        device_category: device.category,
         ip: spec.origin.ip,
         host: spec.origin.host,
         instance_id: state.instance_id.clone(),
-        login_at: now,
-        last_activity_at: now,
         expires_at: state
             .lifetime
             .expiry(spec.permanent, now, now, spec.idle_timeout_seconds),
         idle_timeout_seconds: spec.idle_timeout_seconds,
         permanent: spec.permanent,
         two_factor_until,
-        search_term,
         api_defaults: spec.api_defaults,
-        updated_at: now,
+        ..NewSession::new(new_session_id(), owner, &token, spec.origin.device, now)
     };
     let session = sessions::insert(conn, &new)?;
     Ok((token, session))

@@ -198,36 +198,21 @@ fn new_session(
     two_factor_until: Option<NaiveDateTime>,
 ) -> NewSession {
     let session_id = token::session_id_from(rng);
-    let search_term = device.search_term(&session_id, user_guid);
+    let ip = format!(
+        "10.{}.{}.{}",
+        rng.gen_range(0..256),
+        rng.gen_range(0..256),
+        rng.gen_range(1..255)
+    );
     NewSession {
-        session_id,
-        user_id: *user_id,
-        token_hash: token.hash().as_str().to_owned(),
-        token_hint: token.hint(),
-        description: String::new(),
-        device_type: device.kind,
-        device_name: device.name,
-        device_version: device.version,
-        device_long_version: device.long_version,
-        os_name: device.os_name,
-        os_version: device.os_version,
-        device_category: device.category,
-        ip: format!(
-            "10.{}.{}.{}",
-            rng.gen_range(0..256),
-            rng.gen_range(0..256),
-            rng.gen_range(1..255)
-        ),
+        ip,
         host: "sessions.example.com".into(),
         instance_id: "seed".into(),
-        login_at,
         last_activity_at,
         expires_at: clock::plus_seconds(clock::now(), 90 * 86_400),
         idle_timeout_seconds: 90 * 86_400,
-        permanent: false,
         two_factor_until,
-        search_term,
-        api_defaults: "{}".into(),
         updated_at: last_activity_at,
+        ..NewSession::new(session_id, (*user_id, user_guid), token, device, login_at)
     }
 }

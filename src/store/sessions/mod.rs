@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use crate::db::schema::{sessions, users};
 use crate::db::{Conn, DbResult, IntoDbResult};
 use crate::domain::clock;
-use crate::domain::token::TokenHash;
+use crate::domain::device::Device;
+use crate::domain::token::{AuthToken, TokenHash};
 use crate::store::users::User;
 
 pub mod bulk;
@@ -81,6 +82,48 @@ pub struct NewSession {
     pub search_term: String,
     pub api_defaults: String,
     pub updated_at: NaiveDateTime,
+}
+
+impl NewSession {
+    /// A row for a session of user `user_id` (guid `user_guid`) behind
+    /// `token`, from `device`, started `at`: the device spread into its
+    /// columns and the search term made from them. Where it came from, its
+    /// lifetime and its options are the caller's to fill in.
+    pub fn new(
+        session_id: String,
+        (user_id, user_guid): (i64, &str),
+        token: &AuthToken,
+        device: Device,
+        at: NaiveDateTime,
+    ) -> Self {
+        let search_term = device.search_term(&session_id, user_guid);
+        NewSession {
+            session_id,
+            user_id,
+            token_hash: token.hash().as_str().to_owned(),
+            token_hint: token.hint(),
+            description: String::new(),
+            device_type: device.kind,
+            device_name: device.name,
+            device_version: device.version,
+            device_long_version: device.long_version,
+            os_name: device.os_name,
+            os_version: device.os_version,
+            device_category: device.category,
+            ip: String::new(),
+            host: String::new(),
+            instance_id: String::new(),
+            login_at: at,
+            last_activity_at: at,
+            expires_at: at,
+            idle_timeout_seconds: 0,
+            permanent: false,
+            two_factor_until: None,
+            search_term,
+            api_defaults: "{}".into(),
+            updated_at: at,
+        }
+    }
 }
 
 /// How long sessions live, from the settings.
