@@ -7,7 +7,7 @@ use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::token::TokenHash;
 use crate::error::Error;
-use crate::store::sessions::{self, Lifetime, Session};
+use crate::store::sessions::{self, Lifetime, LiveSession};
 use crate::store::users::User;
 
 pub const USER_ID_HEADER: &str = "x-user-id";
@@ -16,7 +16,7 @@ pub const AUTH_TOKEN_HEADER: &str = "x-auth-token";
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub user: User,
-    pub session: Session,
+    pub session: LiveSession,
 }
 
 impl Caller {

@@ -55,6 +55,34 @@ pub struct Session {
     pub updated_at: NaiveDateTime,
 }
 
+/// What authenticating a request reads of its session: enough to mark
+/// activity and to check the second factor, none of what lists show.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct LiveSession {
+    pub id: i64,
+    pub session_id: String,
+    pub login_at: NaiveDateTime,
+    pub last_activity_at: NaiveDateTime,
+    pub idle_timeout_seconds: i64,
+    pub permanent: bool,
+    pub two_factor_until: Option<NaiveDateTime>,
+}
+
+impl From<&Session> for LiveSession {
+    fn from(session: &Session) -> Self {
+        LiveSession {
+            id: session.id,
+            session_id: session.session_id.clone(),
+            login_at: session.login_at,
+            last_activity_at: session.last_activity_at,
+            idle_timeout_seconds: session.idle_timeout_seconds,
+            permanent: session.permanent,
+            two_factor_until: session.two_factor_until,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = sessions, treat_none_as_default_value = false)]
 pub struct NewSession {
@@ -183,14 +211,14 @@ pub fn authenticate(
     user_guid: &str,
     token_hash: &TokenHash,
     now: NaiveDateTime,
-) -> DbResult<Option<(Session, User)>> {
+) -> DbResult<Option<(LiveSession, User)>> {
     sessions::table
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(token_hash.as_str()))
         .filter(users::guid.eq(user_guid))
         .filter(users::active.eq(true))
         .filter(active(now))
-        .select((Session::as_select(), User::as_select()))
+        .select((LiveSession::as_select(), User::as_select()))
         .first(conn)
         .optional()
         .db()

@@ -7,7 +7,7 @@ use crate::db::schema::sessions;
 use crate::db::{Conn, DbResult, IntoDbResult};
 use crate::domain::clock;
 use crate::domain::ended_by::EndedBy;
-use crate::store::sessions::{active, Lifetime, Session};
+use crate::store::sessions::{active, Lifetime, LiveSession, Session};
 
 /// Records activity now, whatever the activity interval, and moves the idle
 /// expiry forward: `pingSession` exists to keep a session alive. False when
@@ -95,7 +95,7 @@ pub fn alter(
 /// session ended.
 pub fn touch(
     conn: &mut Conn,
-    session: &Session,
+    session: &LiveSession,
     lifetime: &Lifetime,
     now: NaiveDateTime,
 ) -> DbResult<()> {

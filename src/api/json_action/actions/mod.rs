@@ -71,7 +71,7 @@ impl Call<'_> {
     pub(super) fn touch(&mut self) -> Result<(), ActionError> {
         Ok(sessions::touch(
             self.conn,
-            &self.caller.session,
+            &(&self.caller.session).into(),
             &self.app.lifetime,
             self.now,
         )?)
