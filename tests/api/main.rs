@@ -15,4 +15,5 @@ mod openapi;
 mod operations;
 mod outages;
 mod seed;
+mod snapshots;
 mod two_factor;
