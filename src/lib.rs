@@ -10,5 +10,6 @@ pub mod domain;
 pub mod error;
 pub mod limits;
 pub mod service;
+pub mod state;
 pub mod store;
 pub mod telemetry;

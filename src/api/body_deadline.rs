@@ -17,7 +17,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpMessage;
 use futures_core::Stream;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Wraps the body of every request that has one in [`Deadline`].
 pub async fn body_deadline(

@@ -11,7 +11,6 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use crate::api::rocket_chat::error::RocketChatError;
-use crate::app::AppState;
 use crate::auth::caller::{AUTH_TOKEN_HEADER, USER_ID_HEADER};
 use crate::auth::{two_factor, Caller, Credentials, Permission};
 use crate::db::Conn;
@@ -20,6 +19,7 @@ use crate::domain::device::Device;
 use crate::domain::token::AuthToken;
 use crate::error::Error;
 use crate::service::sessions::Origin;
+use crate::state::AppState;
 
 /// The credentials a request carries, if both headers are present and plausible.
 pub fn credentials(req: &HttpRequest) -> Option<(String, AuthToken)> {

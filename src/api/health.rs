@@ -6,9 +6,9 @@ use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::db;
 use crate::error::Error;
+use crate::state::AppState;
 use crate::telemetry::{self, Metrics};
 
 /// The longest `/readyz` waits for the store.

@@ -24,8 +24,8 @@ use crate::store::sessions::Lifetime;
 use crate::store::{self, settings as server_settings};
 use crate::telemetry::{self, Metrics};
 
-use super::state::{AppState, TwoFactorLimits};
 use super::sweeper::spawn_sweeper;
+use crate::state::{AppState, TwoFactorLimits};
 
 pub struct Application {
     port: u16,

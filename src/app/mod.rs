@@ -1,10 +1,9 @@
-//! The application: how it is built and started, the state its handlers
-//! share, and the background sweep.
+//! The application: how it is built and started, and the background sweep.
+//! Nothing else in the crate depends on this module; the state handlers
+//! share is `crate::state`.
 
 mod build;
-mod state;
 mod sweeper;
 
 pub use build::Application;
-pub use state::AppState;
 pub use sweeper::sweep;

@@ -5,12 +5,11 @@
 use chrono::NaiveDateTime;
 
 use super::Caller;
-use crate::app::AppState;
 use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::totp::{self, TwoFactorCode};
 use crate::error::{Error, TwoFactorError};
-use crate::service::login::retry_after;
+use crate::state::AppState;
 use crate::store::backup_codes;
 use crate::store::failures::{self, Limit, Scope};
 use crate::store::sessions;
@@ -39,7 +38,7 @@ pub fn check_code(
     };
     failures::reserve(conn, &[limit], since, now)?.map_err(|refused| {
         Error::TwoFactor(TwoFactorError::MaxAttempts {
-            retry_after_seconds: retry_after(refused.oldest, limits.window_seconds, now),
+            retry_after_seconds: refused.retry_after(limits.window_seconds, now),
         })
     })?;
 

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
-use crate::app::AppState;
 use crate::db::Conn;
 use crate::domain::password::{self, MAX_PASSWORD_BYTES};
 use crate::domain::token::AuthToken;
 use crate::domain::{clock, username};
 use crate::error::{Error, TwoFactorError};
 use crate::service::sessions::{self, SessionSpec};
+use crate::state::AppState;
 use crate::store::failures::{self, Limit, Reservation, Scope};
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
@@ -146,7 +146,7 @@ fn charge(
     ];
     let reservation = failures::reserve(conn, &limits, clock::plus_seconds(now, -window), now)?
         .map_err(|refused| Error::Throttled {
-            retry_after_seconds: retry_after(refused.oldest, window, now),
+            retry_after_seconds: refused.retry_after(window, now),
         })?;
     let user = users::find_by_username_key(conn, key)?.filter(|u| u.active);
     Ok((user, reservation))
@@ -157,10 +157,4 @@ fn give_back(conn: &mut Conn, reservation: &Reservation, key: &str) -> Result<()
     failures::release(conn, reservation)?;
     failures::clear(conn, Scope::LoginUser, key)?;
     Ok(())
-}
-
-/// Seconds until the oldest counted failure leaves the window (at least 1).
-pub fn retry_after(oldest: Option<NaiveDateTime>, window_seconds: i64, now: NaiveDateTime) -> i64 {
-    let reopens = clock::plus_seconds(oldest.unwrap_or(now), window_seconds);
-    (clock::unix_seconds(reopens) - clock::unix_seconds(now)).max(1)
 }

@@ -4,7 +4,6 @@
 
 use chrono::NaiveDateTime;
 
-use crate::app::AppState;
 use crate::auth::two_factor;
 use crate::db::Conn;
 use crate::domain::clock;
@@ -15,6 +14,7 @@ use crate::domain::listing::{Cursor, ListQuery};
 use crate::domain::secret_box::SecretBox;
 use crate::domain::token::{new_session_id, AuthToken, TokenHash};
 use crate::error::{Error, Missing, TwoFactorError};
+use crate::state::AppState;
 use crate::store::sessions::page::{ListRequest, ListedSession};
 use crate::store::sessions::{self, NewSession, Session};
 use crate::store::users::{self, User};

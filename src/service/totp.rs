@@ -1,12 +1,12 @@
 //! TOTP enrollment: a new secret, its confirmation with backup codes, and
 //! turning it off. The code checks themselves are `auth::two_factor`'s.
 
-use crate::app::AppState;
 use crate::auth::two_factor;
 use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::totp::{self, Enrollment};
 use crate::error::Error;
+use crate::state::AppState;
 use crate::store::users::{self, User};
 
 fn already_enabled() -> Error {

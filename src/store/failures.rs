@@ -83,6 +83,17 @@ pub struct Refused {
     pub oldest: Option<NaiveDateTime>,
 }
 
+impl Refused {
+    /// Seconds until the oldest counted failure leaves a window of
+    /// `window_seconds` (at least 1).
+    pub fn retry_after(&self, window_seconds: i64, now: NaiveDateTime) -> i64 {
+        let reopens =
+            crate::domain::clock::plus_seconds(self.oldest.unwrap_or(now), window_seconds);
+        (crate::domain::clock::unix_seconds(reopens) - crate::domain::clock::unix_seconds(now))
+            .max(1)
+    }
+}
+
 enum Step {
     Refused(Refused),
     Db(DbError),

@@ -15,7 +15,6 @@ use super::wire::{AdminSession, AdminSuccess, RevokeUserResult, UserSessionsRow}
 use crate::api::extract::{Access, Guard};
 use crate::api::rocket_chat::error::{NotLoggedIn, SimpleError};
 use crate::api::{json_body, param, query_pairs};
-use crate::app::AppState;
 use crate::auth::Permission;
 use crate::db::Conn;
 use crate::domain::clock;
@@ -24,6 +23,7 @@ use crate::domain::listing::Direction;
 use crate::domain::paging::Paging;
 use crate::error::{Error, Missing};
 use crate::service::sessions::{self, Owner, Target};
+use crate::state::AppState;
 use crate::store::sessions::by_user::UserSort;
 use crate::store::sessions::{by_user, lists};
 use crate::store::users;

@@ -15,13 +15,13 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use crate::api::extract;
-use crate::app::AppState;
 use crate::auth::permissions::{has_permission, Permission};
 use crate::db::{Conn, DbError};
 use crate::domain::token::AuthToken;
 use crate::domain::{clock, username};
 use crate::error::{Error, TwoFactorError};
 use crate::service;
+use crate::state::AppState;
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 

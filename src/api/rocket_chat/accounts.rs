@@ -12,7 +12,6 @@ use super::wire::{
 };
 use crate::api::extract::{self, Access, Guard};
 use crate::api::json_body;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::domain::clock;
 use crate::domain::ended_by::EndedBy;
@@ -21,6 +20,7 @@ use crate::error::Error;
 use crate::service::login::{self as login_service, Login, RuleBroken};
 use crate::service::sessions::{self, SessionSpec, Target};
 use crate::service::totp as totp_service;
+use crate::state::AppState;
 
 type Answer = Result<HttpResponse, RocketChatError>;
 

@@ -13,7 +13,6 @@ use super::error::{NotLoggedIn, RocketChatError, SimpleError, TypedError as RcEr
 use super::wire::{ListShape, LogoutOthersResult, LogoutResult, SessionInfo, SessionPage};
 use crate::api::extract::{Access, Guard};
 use crate::api::{json_body, param, query_pairs};
-use crate::app::AppState;
 use crate::auth::{Caller, Permission};
 use crate::db::Conn;
 use crate::domain::clock;
@@ -23,6 +22,7 @@ use crate::domain::listing::{Cursor, CursorError, ListQuery, Scope, Sort, SortEr
 use crate::domain::paging::Paging;
 use crate::error::Error;
 use crate::service::sessions::{self, Owner, Target};
+use crate::state::AppState;
 
 /// The list parameters, for the document (handlers parse them with the
 /// domain types, after authentication).
