@@ -137,6 +137,32 @@ async fn body_field(
     }
 }
 
+/// `{"Session": <ID>}`.
+async fn session_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<i64, Error> {
+    let value = body_field(req, payload, state, "Session").await?;
+    value
+        .as_i64()
+        .ok_or_else(|| Error::InvalidParams("'Session' must be an integer session ID".into()))
+}
+
+/// `{"UserGuid": "<UUID>"}`, as the canonical guid.
+async fn user_guid_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<String, Error> {
+    match body_field(req, payload, state, "UserGuid").await? {
+        Value::String(raw) => parse_guid(&raw),
+        _ => Err(Error::InvalidParams(
+            "'UserGuid' must be a UUID string".into(),
+        )),
+    }
+}
+
 /// Users with active sessions and how many each has.
 #[utoipa::path(
     tag = "admin sessions",
@@ -156,39 +182,55 @@ async fn body_field(
 )]
 #[get("/api/admin/v1/authenticated-sessions/list")]
 pub(super) async fn list(guard: Guard, req: HttpRequest, state: web::Data<AppState>) -> Answer {
-    let params = query_pairs(&req, &["page", "pageSize", "sort"]).and_then(|pairs| {
-        let request = Paging::from_page(param(&pairs, "page"), param(&pairs, "pageSize"))
-            .map_err(Error::InvalidParams)?;
-        let (sort, order) = parse_sort(param(&pairs, "sort"))?;
-        Ok((
-            request,
-            sort,
-            order,
-            param(&pairs, "sort").map(str::to_owned),
-        ))
-    });
-    let (request, sort_param, (rows, total)) = guard
-        .run_expensive(
-            &state,
-            ADMIN,
-            params,
-            |conn, _, _, (request, sort, order, sort_param)| {
-                let (offset, size) = (request.offset, request.count);
-                let found = by_user::users_with_active_sessions(
-                    conn,
-                    sort,
-                    order,
-                    offset,
-                    size,
-                    clock::now(),
-                )?;
-                Ok((request, sort_param, found))
-            },
-        )
+    let params = list_params(&req);
+    let (params, rows, total) = guard
+        .run_expensive(&state, ADMIN, params, |conn, _, _, params| {
+            users_page(conn, params)
+        })
         .await?;
-    let items: Vec<UserSessionsRow> = rows.into_iter().map(UserSessionsRow::from).collect();
-    let link_query: Vec<(&str, String)> = sort_param.map(|s| ("sort", s)).into_iter().collect();
-    Ok(paged(req.path(), &link_query, request, total, items))
+    let link_query: Vec<(&str, String)> = params.sort.map(|s| ("sort", s)).into_iter().collect();
+    Ok(paged(req.path(), &link_query, params.paging, total, rows))
+}
+
+/// The users list's parameters.
+struct ListParams {
+    paging: Paging,
+    by: UserSort,
+    order: Direction,
+    /// `sort` as given, for the links.
+    sort: Option<String>,
+}
+
+fn list_params(req: &HttpRequest) -> Result<ListParams, Error> {
+    let pairs = query_pairs(req, &["page", "pageSize", "sort"])?;
+    let paging = Paging::from_page(param(&pairs, "page"), param(&pairs, "pageSize"))
+        .map_err(Error::InvalidParams)?;
+    let (by, order) = parse_sort(param(&pairs, "sort"))?;
+    let sort = param(&pairs, "sort").map(str::to_owned);
+    Ok(ListParams {
+        paging,
+        by,
+        order,
+        sort,
+    })
+}
+
+/// One page of users with active sessions, and how many there are.
+fn users_page(
+    conn: &mut Conn,
+    params: ListParams,
+) -> Result<(ListParams, Vec<UserSessionsRow>, i64), Error> {
+    let Paging { offset, count } = params.paging;
+    let (rows, total) = by_user::users_with_active_sessions(
+        conn,
+        params.by,
+        params.order,
+        offset,
+        count,
+        clock::now(),
+    )?;
+    let rows = rows.into_iter().map(UserSessionsRow::from).collect();
+    Ok((params, rows, total))
 }
 
 /// One user's active sessions, newest first.
@@ -216,18 +258,11 @@ pub(super) async fn user_sessions(
     guid: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Answer {
-    let params = parse_guid(&guid.into_inner()).and_then(|guid| {
-        let pairs = query_pairs(&req, &["page", "pageSize"])?;
-        Ok((
-            guid,
-            Paging::from_page(param(&pairs, "page"), param(&pairs, "pageSize"))
-                .map_err(Error::InvalidParams)?,
-        ))
-    });
-    let (guid, request, total, items) = guard
-        .run_expensive(&state, ADMIN, params, |conn, _, _, (guid, request)| {
-            let (items, total) = sessions_of_user(conn, &guid, request)?;
-            Ok((guid, request, total, items))
+    let params = user_sessions_params(&req, &guid);
+    let (guid, paging, total, items) = guard
+        .run_expensive(&state, ADMIN, params, |conn, _, _, (guid, paging)| {
+            let (items, total) = sessions_of_user(conn, &guid, paging)?;
+            Ok((guid, paging, total, items))
         })
         .await?;
     // The links name the user by the guid's canonical form. The route's
@@ -236,7 +271,16 @@ pub(super) async fn user_sessions(
         Some(pattern) => pattern.replace("{guid}", &guid),
         None => req.path().to_owned(),
     };
-    Ok(paged(&path, &[], request, total, items))
+    Ok(paged(&path, &[], paging, total, items))
+}
+
+/// The user's canonical guid and the page asked for.
+fn user_sessions_params(req: &HttpRequest, guid: &str) -> Result<(String, Paging), Error> {
+    let guid = parse_guid(guid)?;
+    let pairs = query_pairs(req, &["page", "pageSize"])?;
+    let paging = Paging::from_page(param(&pairs, "page"), param(&pairs, "pageSize"))
+        .map_err(Error::InvalidParams)?;
+    Ok((guid, paging))
 }
 
 /// One page of a user's active sessions, and how many there are.
@@ -278,13 +322,7 @@ pub(super) async fn revoke(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Answer {
-    let id = body_field(&req, payload, &state, "Session")
-        .await
-        .and_then(|value| {
-            value.as_i64().ok_or_else(|| {
-                Error::InvalidParams("'Session' must be an integer session ID".into())
-            })
-        });
+    let id = session_body(&req, payload, &state).await;
     guard
         .run(&state, ADMIN, id, |conn, _, caller, id| {
             let by = EndedBy::Admin(caller.user.guid);
@@ -317,14 +355,7 @@ pub(super) async fn revoke_user(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Answer {
-    let guid = body_field(&req, payload, &state, "UserGuid")
-        .await
-        .and_then(|value| match value {
-            Value::String(raw) => parse_guid(&raw),
-            _ => Err(Error::InvalidParams(
-                "'UserGuid' must be a UUID string".into(),
-            )),
-        });
+    let guid = user_guid_body(&req, payload, &state).await;
     let count = guard
         .run(&state, ADMIN, guid, |conn, _, caller, guid| {
             let by = EndedBy::Admin(caller.user.guid);

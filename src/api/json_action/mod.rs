@@ -119,25 +119,43 @@ pub(super) async fn handle(
         return HttpResponse::UnsupportedMediaType()
             .json(Reply::failure(ActionError::NotJson).into_json());
     }
-    let limit = state.settings.max_body_bytes;
-    let reply = match payload.to_bytes_limited(limit).await {
-        Err(_) => Reply::failure(ActionError::BodyTooLarge { limit }),
-        Ok(Err(error)) if super::body_deadline::is_timeout_error(&error) => {
-            // The rest of the body may still come: this connection is done.
-            return HttpResponse::Ok()
-                .force_close()
-                .json(Reply::failure(ActionError::BodyTimeout).into_json());
+    let (reply, timed_out) = match read_envelope(payload, state.settings.max_body_bytes).await {
+        Ok(body) => (run(&req, &state, body).await, false),
+        Err(error) => {
+            let timed_out = matches!(error, ActionError::BodyTimeout);
+            (Reply::failure(error), timed_out)
         }
-        Ok(Err(error)) => Reply::failure(ActionError::InvalidJson(format!(
-            "the body could not be read ({error})"
-        ))),
-        Ok(Ok(bytes)) => match serde_json::from_slice::<Value>(&bytes) {
-            Err(error) => Reply::failure(ActionError::InvalidJson(error.to_string())),
-            Ok(Value::Object(body)) => run(&req, &state, body).await,
-            Ok(other) => Reply::failure(ActionError::NotAnObject(kind_of(&other))),
-        },
     };
-    HttpResponse::Ok().json(reply.into_json())
+    let mut response = HttpResponse::Ok();
+    if timed_out {
+        // The rest of the body may still come: this connection is done.
+        response.force_close();
+    }
+    response.json(reply.into_json())
+}
+
+/// The body as a JSON object, or why it is not one.
+async fn read_envelope(
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Map<String, Value>, ActionError> {
+    let bytes = match payload.to_bytes_limited(limit).await {
+        Err(_) => return Err(ActionError::BodyTooLarge { limit }),
+        Ok(Err(error)) if super::body_deadline::is_timeout_error(&error) => {
+            return Err(ActionError::BodyTimeout)
+        }
+        Ok(Err(error)) => {
+            return Err(ActionError::InvalidJson(format!(
+                "the body could not be read ({error})"
+            )))
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Err(error) => Err(ActionError::InvalidJson(error.to_string())),
+        Ok(Value::Object(body)) => Ok(body),
+        Ok(other) => Err(ActionError::NotAnObject(kind_of(&other))),
+    }
 }
 
 async fn run(req: &HttpRequest, state: &web::Data<AppState>, body: Map<String, Value>) -> Reply {
