@@ -111,10 +111,11 @@ pub fn run() -> ExitCode {
 
 fn execute(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
+    settings.validate().map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => {
-            db::run_migrations(&mut db::establish(&settings)?)?;
+            db::run_migrations(&mut db::establish(&settings)?, settings.db_pooler)?;
             println!("migrations applied to {}", settings.database_url);
             Ok(())
         }
@@ -150,7 +151,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 fn connect(settings: &Settings) -> anyhow::Result<db::AnyConnection> {
     let mut conn = db::establish(settings)
         .with_context(|| format!("connecting to {}", settings.database_url))?;
-    db::run_migrations(&mut conn)?;
+    db::run_migrations(&mut conn, settings.db_pooler)?;
     Ok(conn)
 }
 

@@ -39,6 +39,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate().map_err(anyhow::Error::msg)?;
         let settings = Arc::new(settings);
         let pool = DbPool::new(&settings);
         let secrets = load_secret_box(&settings)?;
@@ -154,7 +155,8 @@ async fn prepare_store(
         let (attempt_settings, key_check) = (settings.clone(), key_check.to_owned());
         let attempt = web::block(move || -> anyhow::Result<Option<String>> {
             let mut conn = db::establish(&attempt_settings)?;
-            db::run_migrations(&mut conn).context("running migrations")?;
+            db::run_migrations(&mut conn, attempt_settings.db_pooler)
+                .context("running migrations")?;
             let stored =
                 server_settings::get_or_insert(&mut conn, server_settings::KEY_CHECK, &key_check)?;
             anyhow::ensure!(

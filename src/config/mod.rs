@@ -9,4 +9,4 @@ mod settings;
 pub use cors::CorsOrigin;
 pub use database_url::DatabaseUrl;
 pub use secret::SecretString;
-pub use settings::{LogFormat, Settings};
+pub use settings::{DbPooler, LogFormat, Settings};

@@ -76,6 +76,23 @@ pub struct Settings {
     )]
     pub filter_timeout_ms: u64,
 
+    /// What sits between sessiond and Postgres: `none` (a direct
+    /// connection, or a pooler in session mode), or `transaction` (a pooler
+    /// such as PgBouncer with `pool_mode = transaction`, which hands the
+    /// server connection to another client after every transaction). With
+    /// `transaction`, nothing is left on a server connection between
+    /// transactions: statements are not kept prepared, the statement
+    /// timeout is set per transaction (`SET LOCAL`), and the migration lock
+    /// is transaction-scoped.
+    #[arg(
+        long,
+        env = "SESSIOND_DB_POOLER",
+        value_enum,
+        default_value_t = DbPooler::None,
+        global = true
+    )]
+    pub db_pooler: DbPooler,
+
     /// Seconds to wait for a new Postgres connection (libpq `connect_timeout`,
     /// unless DATABASE_URL sets its own).
     #[arg(
@@ -321,6 +338,20 @@ impl Settings {
             .settings
     }
 
+    /// What no single setting can check: combinations that cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.db_pooler == DbPooler::Transaction
+            && matches!(self.database_url, DatabaseUrl::Sqlite(_))
+        {
+            return Err(
+                "SESSIOND_DB_POOLER=transaction is for a Postgres store reached through a pooler; \
+                 DATABASE_URL names a SQLite file (unset SESSIOND_DB_POOLER or set it to `none`)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     pub fn db_timeout(&self) -> Duration {
         Duration::from_secs(self.db_timeout_seconds.max(1))
     }
@@ -369,6 +400,17 @@ impl Settings {
     }
 }
 
+/// What sits between sessiond and Postgres (`SESSIOND_DB_POOLER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DbPooler {
+    /// A direct connection (or a pooler in session mode): each connection
+    /// is one server session for as long as it is open.
+    None,
+    /// A pooler in transaction mode: consecutive transactions of one
+    /// connection may run on different server sessions.
+    Transaction,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -378,6 +420,50 @@ pub enum LogFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches, Parser};
+
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let command = Only::command().mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command
+            .try_get_matches_from(std::iter::once("sessiond").chain(args.iter().copied()))?;
+        Ok(Only::from_arg_matches(&matches)?.settings)
+    }
+
+    #[test]
+    fn the_pooler_is_none_unless_set_and_takes_only_its_two_values() {
+        assert_eq!(Settings::defaults().db_pooler, DbPooler::None);
+        let settings = parse(&["--db-pooler", "transaction"]).unwrap();
+        assert_eq!(settings.db_pooler, DbPooler::Transaction);
+
+        let refused = parse(&["--db-pooler", "pgbouncer"])
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("none") && refused.contains("transaction"),
+            "names the values it takes: {refused}"
+        );
+    }
+
+    #[test]
+    fn a_transaction_pooler_needs_a_postgres_store() {
+        let mut settings = Settings::defaults();
+        settings.db_pooler = DbPooler::Transaction;
+        let refused = settings.validate().unwrap_err();
+        assert!(refused.contains("SQLite"), "{refused}");
+
+        settings.database_url = "postgres://sessiond@127.0.0.1:6432/sessiond"
+            .parse()
+            .unwrap();
+        assert_eq!(settings.validate(), Ok(()));
+        assert_eq!(Settings::defaults().validate(), Ok(()));
+    }
 
     #[test]
     fn key_file_sits_beside_the_sqlite_file() {

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2;
 
+use super::error::connection_lost;
 use super::health::{self, Health};
-use super::{collate, filter_budget, regex_imatch_utils, AnyConnection};
-use crate::config::{DatabaseUrl, Settings};
+use super::{collate, filter_budget, regex_imatch_utils, AnyConnection, DbError};
+use crate::config::{DatabaseUrl, DbPooler, Settings};
 
 /// How each connection is prepared when it opens.
 #[derive(Clone, Debug)]
@@ -20,6 +21,8 @@ pub(super) struct ConnectionSetup {
     /// Postgres cancels any statement that runs longer (`None`: no limit,
     /// for migrations and the CLI's bulk work).
     statement_timeout: Option<Duration>,
+    /// Whether a server session outlives a transaction (see [`DbPooler`]).
+    pooler: DbPooler,
 }
 
 impl ConnectionSetup {
@@ -27,6 +30,7 @@ impl ConnectionSetup {
         ConnectionSetup {
             busy_timeout: settings.db_timeout(),
             statement_timeout: Some(settings.statement_timeout()),
+            pooler: settings.db_pooler,
         }
     }
 
@@ -34,6 +38,7 @@ impl ConnectionSetup {
         ConnectionSetup {
             busy_timeout: settings.db_timeout(),
             statement_timeout: None,
+            pooler: settings.db_pooler,
         }
     }
 
@@ -55,12 +60,30 @@ impl ConnectionSetup {
 
     /// Postgres gets its statement deadline; SQLite a busy timeout, foreign
     /// keys and the SQL functions the queries use.
+    ///
+    /// Behind a transaction-mode pooler a connection's server session
+    /// changes from one transaction to the next, so nothing is set on it
+    /// here: a `SET` would land on whichever server session served it (and
+    /// stay there for other clients), and a statement diesel keeps prepared
+    /// by name would be missing on the next server session, or collide with
+    /// another client's of the same name. Diesel then sends every statement
+    /// unnamed, parsed and run in one round trip, and the deadline is set
+    /// per transaction by [`ConnectionSetup::scoped`]. (The time zone and
+    /// client encoding diesel sets on connect are reported parameters,
+    /// which the pooler itself restores on every server session it hands
+    /// over; PgBouncer does.)
     fn prepare(&self, conn: &mut AnyConnection) -> QueryResult<()> {
         match conn {
-            AnyConnection::Postgresql(pg) => {
-                let millis = self.statement_timeout.map_or(0, |t| t.as_millis().max(1));
-                pg.batch_execute(&format!("SET statement_timeout = {millis}"))
-            }
+            AnyConnection::Postgresql(pg) => match self.pooler {
+                DbPooler::None => {
+                    let millis = self.statement_timeout.map_or(0, |t| t.as_millis().max(1));
+                    pg.batch_execute(&format!("SET statement_timeout = {millis}"))
+                }
+                DbPooler::Transaction => {
+                    pg.set_prepared_statement_cache_size(CacheSize::Disabled);
+                    Ok(())
+                }
+            },
             AnyConnection::Sqlite(sqlite) => {
                 let pragmas = format!(
                     "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
@@ -72,6 +95,49 @@ impl ConnectionSetup {
                 })?;
                 sqlite.register_collation("C", collate::compare_bytes)
             }
+        }
+    }
+
+    /// Runs one request's store work. Directly connected, as it is: the
+    /// session's statement timeout covers it. Behind a transaction-mode
+    /// pooler, inside one transaction that begins with `SET LOCAL
+    /// statement_timeout` (in the same round trip as `BEGIN`), so the
+    /// deadline holds on whichever server session runs the work, and ends
+    /// with it. The transaction is committed even when `f` fails, so what
+    /// the work wrote before it failed is kept as it would be statement by
+    /// statement (a charged login or 2FA failure above all); after a
+    /// statement error Postgres turns that `COMMIT` into a rollback.
+    pub(super) fn scoped<T, E, F>(&self, conn: &mut AnyConnection, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+        E: From<DbError>,
+    {
+        let (DbPooler::Transaction, Some(timeout)) = (self.pooler, self.statement_timeout) else {
+            return f(conn);
+        };
+        let AnyConnection::Postgresql(pg) = conn else {
+            return f(conn);
+        };
+        let begin = format!(
+            "BEGIN; SET LOCAL statement_timeout = {}",
+            timeout.as_millis().max(1)
+        );
+        if let Err(error) = AnsiTransactionManager::begin_transaction_sql(pg, &begin) {
+            // Perhaps half begun: not a connection to hand out again.
+            connection_lost::mark();
+            return Err(DbError::from_diesel(error).into());
+        }
+        let result = f(conn);
+        let committed = <AnyConnection as Connection>::TransactionManager::commit_transaction(conn);
+        if committed.is_err() {
+            // Neither surely committed nor surely rolled back: drop it.
+            connection_lost::mark();
+        }
+        match (result, committed) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(error)) => Err(DbError::from_diesel(error).into()),
+            // The work's own error says more than a failed commit after it.
+            (Err(error), _) => Err(error),
         }
     }
 }

@@ -19,7 +19,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::config::Settings;
+use crate::config::{DbPooler, Settings};
 use manager::{ConnectionSetup, Target};
 
 /// One connection type for both stores; every query in `store/` is written
@@ -51,11 +51,16 @@ pub fn establish(settings: &Settings) -> DbResult<AnyConnection> {
 }
 
 /// Brings the schema up to date. On Postgres an advisory lock keeps
-/// instances that start together from migrating at once.
-pub fn run_migrations(conn: &mut AnyConnection) -> DbResult<()> {
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            const MIGRATION_LOCK: i64 = 0x5e55_10d0;
+/// instances that start together from migrating at once: held by the
+/// session while each migration runs in a transaction of its own; behind a
+/// transaction-mode pooler, where a session lock would stay on whichever
+/// server session took it (and its unlock could reach another), held by one
+/// transaction that runs them all (each migration then in a savepoint, so
+/// every migration must be able to run inside a transaction).
+pub fn run_migrations(conn: &mut AnyConnection, pooler: DbPooler) -> DbResult<()> {
+    const MIGRATION_LOCK: i64 = 0x5e55_10d0;
+    match (conn, pooler) {
+        (AnyConnection::Postgresql(pg), DbPooler::None) => {
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                 .execute(pg)
                 .db()?;
@@ -68,7 +73,15 @@ pub fn run_migrations(conn: &mut AnyConnection) -> DbResult<()> {
                 .db()?;
             result
         }
-        AnyConnection::Sqlite(sqlite) => {
+        (AnyConnection::Postgresql(pg), DbPooler::Transaction) => pg.transaction(|pg| {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .execute(pg)
+                .db()?;
+            pg.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| DbError::Migration(e.to_string()))
+        }),
+        (AnyConnection::Sqlite(sqlite), _) => {
             // WAL is a property of the file: set once here, kept by every connection.
             sqlite.batch_execute("PRAGMA journal_mode = WAL").db()?;
             sqlite

@@ -35,6 +35,8 @@ impl std::ops::DerefMut for PooledConn {
 pub struct DbPool {
     pool: r2d2::Pool<StoreManager>,
     health: Arc<Health>,
+    /// How each request's work is run on its connection.
+    setup: ConnectionSetup,
     /// The longest a request waits for the store, queueing included.
     timeout: Duration,
 }
@@ -44,6 +46,7 @@ impl DbPool {
     /// makes `readyz` fail rather than the process.
     pub fn new(settings: &Settings) -> Self {
         let target = Target::of(settings);
+        let setup = ConnectionSetup::for_requests(settings);
         let health = Arc::new(Health::default());
         let pool = r2d2::Pool::builder()
             .max_size(settings.db_pool_size.max(1))
@@ -64,17 +67,20 @@ impl DbPool {
             ))
             .build_unchecked(StoreManager {
                 target,
-                setup: ConnectionSetup::for_requests(settings),
+                setup: setup.clone(),
                 health: health.clone(),
             });
         DbPool {
             pool,
             health,
+            setup,
             timeout: settings.db_timeout(),
         }
     }
 
-    /// A connection for synchronous callers (start-up, the sweep, tests).
+    /// A connection for synchronous callers (tests). Its statements run one
+    /// by one, outside [`DbPool::run`]'s transaction: behind a
+    /// transaction-mode pooler they have no statement timeout.
     pub fn get(&self) -> DbResult<PooledConn> {
         self.checkout(self.timeout).map(PooledConn)
     }
@@ -118,7 +124,7 @@ impl DbPool {
                 .ok_or_else(|| DbError::Unavailable("timed out waiting for a worker".into()))?;
             let mut conn = pool.checkout(left)?;
             connection_lost::take();
-            let result = f(&mut conn.conn);
+            let result = pool.setup.scoped(&mut conn.conn, f);
             if connection_lost::take() {
                 conn.broken = true;
             } else {

@@ -102,7 +102,8 @@ fn postgres_template() -> &'static str {
             let mut conn = AnyConnection::Postgresql(
                 PgConnection::establish(&postgres_url(&scratch)).expect("connect to template"),
             );
-            sessiond::db::run_migrations(&mut conn).expect("migrate template");
+            sessiond::db::run_migrations(&mut conn, sessiond::config::DbPooler::None)
+                .expect("migrate template");
         }
         let renamed = diesel::sql_query(format!("ALTER DATABASE {scratch} RENAME TO {name}"))
             .execute(&mut admin);

@@ -94,7 +94,7 @@ impl FreshStore {
 
     fn connect(&self) -> AnyConnection {
         let mut conn = db::establish(self.settings.as_ref().unwrap()).expect("store reachable");
-        db::run_migrations(&mut conn).expect("migrate");
+        db::run_migrations(&mut conn, sessiond::config::DbPooler::None).expect("migrate");
         conn
     }
 

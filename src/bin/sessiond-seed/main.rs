@@ -63,7 +63,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    db::run_migrations(&mut conn)?;
+    db::run_migrations(&mut conn, settings.db_pooler)?;
     server_settings::get_or_insert(&mut conn, verify::SEED_MARK, verify::SEED_MARK_VALUE)?;
     let started = std::time::Instant::now();
     let mut rng = StdRng::from_entropy();
