@@ -14,6 +14,7 @@ mod json_action;
 mod openapi;
 mod operations;
 mod outages;
+mod pgbouncer;
 mod seed;
 mod snapshots;
 mod two_factor;
