@@ -106,7 +106,9 @@ impl ConnectionSetup {
     /// with it. The transaction is committed even when `f` fails, so what
     /// the work wrote before it failed is kept as it would be statement by
     /// statement (a charged login or 2FA failure above all); after a
-    /// statement error Postgres turns that `COMMIT` into a rollback.
+    /// statement error Postgres turns that `COMMIT` into a rollback. Row
+    /// locks are held until the work ends, not each statement: the price
+    /// of a deadline that survives the pooler.
     pub(super) fn scoped<T, E, F>(&self, conn: &mut AnyConnection, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E>,

@@ -353,6 +353,33 @@ async fn a_totp_code_used_on_one_instance_is_refused_on_the_other() {
     );
 }
 
+/// Each wrong code is charged in the same store call that then fails the
+/// request: the charge must be committed all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_codes_on_either_instance_add_up_to_one_lockout() {
+    let pair = two_instances(|_| {}).await;
+    let (a, b) = (&pair.a, &pair.b);
+    a.create_user("alice", false);
+    let alice = a.login("alice", USER_PASSWORD).await;
+    let (secret, _) = a.enroll_totp(&alice).await;
+
+    for (attempt, app) in [a, b, a, b, a].into_iter().enumerate() {
+        let (status, wrong) = login_with_code(app, "000000").await;
+        assert_eq!(
+            (status, wrong["errorType"].as_str()),
+            (400, Some("totp-invalid")),
+            "wrong code {} of 5: {wrong}",
+            attempt + 1
+        );
+    }
+    let (status, locked) = login_with_code(b, &current_code(&secret, 1)).await;
+    assert_eq!(
+        (status, locked["errorType"].as_str()),
+        (400, Some("totp-max-attempts")),
+        "even the right code waits, on B: {locked}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_alternating_between_instances_are_throttled_at_exactly_the_limit() {
     let pair = two_instances(|s| {
