@@ -46,7 +46,10 @@ impl DbError {
             }
             Error::DatabaseError(_, info) => {
                 let message = info.message();
-                if message.starts_with("canceling statement due to") {
+                if message.starts_with("canceling statement due to")
+                    || message.starts_with("deadlock detected")
+                    || message.starts_with("could not serialize access")
+                {
                     DbError::Cancelled(health::one_line(message))
                 } else if message.starts_with("invalid regular expression") {
                     DbError::InvalidFilter(health::one_line(message))
