@@ -106,3 +106,36 @@ pub(super) mod connection_lost {
         LOST.with(|lost| lost.replace(false))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> DbError {
+        DbError::from_diesel(Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_retryable() {
+        for message in [
+            "deadlock detected",
+            "could not serialize access due to concurrent update",
+            "canceling statement due to user request",
+        ] {
+            let error = database_error(DatabaseErrorKind::Unknown, message);
+            assert!(
+                matches!(error, DbError::Cancelled(_)),
+                "{message}: {error:?}"
+            );
+        }
+        let error = database_error(DatabaseErrorKind::SerializationFailure, "deadlock detected");
+        assert!(matches!(error, DbError::Cancelled(_)), "{error:?}");
+    }
+
+    #[test]
+    fn other_database_errors_stay_query_errors() {
+        let error = database_error(DatabaseErrorKind::UniqueViolation, "duplicate key value");
+        assert!(matches!(error, DbError::Query(_)), "{error:?}");
+    }
+}
