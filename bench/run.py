@@ -496,12 +496,25 @@ def auth_headers(who):
     return {"X-User-Id": who["userId"], "X-Auth-Token": who["token"]}
 
 
-def endpoints(base, tokens, size):
+def deep_cursor(base, admin, size, fallback):
+    """A cursor about 90% into list.all, reached by offset (which scans every
+    row before it, and may run past the statement timeout on a loaded
+    machine: then it is retried, and at last `fallback` is used)."""
+    deep_offset = max(0, int(size * 0.9) - 100)
+    for attempt in range(3):
+        try:
+            _, page = request(base, f"/api/v1/sessions/list.all?count=100&offset={deep_offset}", admin)
+            return page.get("nextCursor") or "", "~90% in"
+        except urllib.error.HTTPError as e:
+            log(f"list.all at offset {deep_offset} answered {e.code}" + ("; retrying" if attempt < 2 else ""))
+            time.sleep(2)
+    return fallback, f"{DEEP_PAGES} pages in: the offset ~90% in kept failing"
+
+
+def endpoints(base, tokens, size, fallback_cursor=""):
     known = auth_headers(tokens["known"])
     admin = auth_headers(tokens["admin"])
-    deep_offset = max(0, int(size * 0.9) - 100)
-    _, page = request(base, f"/api/v1/sessions/list.all?count=100&offset={deep_offset}", admin)
-    cursor = page.get("nextCursor") or ""
+    cursor, depth = deep_cursor(base, admin, size, fallback_cursor)
     _, reply = request(base, "/api", body={"action": "listSessions", "authToken": tokens["known"]["token"]})
     if reply.get("errorCode") not in (0, None):
         log(f"listSessions answered {reply.get('errorCode')}: {reply.get('errorMessage')}")
@@ -513,7 +526,7 @@ def endpoints(base, tokens, size):
         ("GET list.all page 1", "/api/v1/sessions/list.all", admin, None),
         ("GET list.all filter (one user)", f"/api/v1/sessions/list.all?filter={ONE_USER}", admin, None),
         ("GET list.all filter (firefox, broad)", "/api/v1/sessions/list.all?filter=firefox", admin, None),
-        ("GET list.all deep page (cursor)", "/api/v1/sessions/list.all?cursor=" + urllib.parse.quote(cursor), admin, None),
+        (f"GET list.all deep page (cursor, {depth})", "/api/v1/sessions/list.all?cursor=" + urllib.parse.quote(cursor), admin, None),
         ("GET admin list", "/api/admin/v1/authenticated-sessions/list", admin, None),
         ("POST /api listSessions", "/api", {}, {"action": "listSessions", "authToken": tokens["known"]["token"]}),
     ]
@@ -698,7 +711,8 @@ def main():
                     sys.exit("the Node peer does not answer as sessiond does: " + "; ".join(bad))
             r["latency"][size], r["paths"][size] = latency_phase(server, tokens, size, samples, budget_s, min_n)
             if size == sizes[-1]:
-                eps = endpoints(server.base, tokens, size)
+                deep = urllib.parse.parse_qs(urllib.parse.urlsplit(r["paths"][size][DEEP]).query).get("cursor", [""])[0]
+                eps = endpoints(server.base, tokens, size, deep)
                 probe = ("/api/v1/sessions/list.all?count=1", auth_headers(tokens["admin"]))
                 for connections in (16, 64):
                     for name, path, headers, body in eps:
