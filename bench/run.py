@@ -20,7 +20,7 @@ It writes a markdown report to bench/results/<date>.md (quick mode:
 bench/results/tmp/) and prints it. It reports numbers; it asserts none
 (quick mode fails only when a step itself breaks).
 
-    python3 bench/run.py            # the full run (about 20 minutes on 2 cores)
+    python3 bench/run.py            # the full run (7 to 10 minutes on 2 cores)
     python3 bench/run.py --quick    # tiny sizes, 1 s runs: checks the script works
 """
 
