@@ -225,10 +225,7 @@ def main():
     os.makedirs(bench.TMP, exist_ok=True)
 
     bench.ensure_wrk()
-    bench.log("building the release binaries")
-    subprocess.run(["cargo", "build", "--release", "--bins", "--quiet"], cwd=bench.ROOT, check=True)
-    binary = os.path.join(bench.ROOT, "target", "release", "sessiond")
-    seeder = os.path.join(bench.ROOT, "target", "release", "sessiond-seed")
+    binary, seeder = bench.release_binaries()
     bench.recreate_database(args.postgres, args.database)
     url = bench.db_url(args.postgres, args.database)
     tokens, seed_seconds = bench.seed(seeder, url, users, sessions, os.path.join(bench.TMP, "hostile-tokens.json"))
