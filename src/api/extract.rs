@@ -167,6 +167,40 @@ impl Guard {
             .await
     }
 
+    /// [`Guard::run`] for a route any user may call, trying `fused` first:
+    /// it authenticates and does the work in one statement, and answers
+    /// `None` when it cannot tell, for the ordinary path to answer in the
+    /// same store call.
+    pub async fn run_fused<P, T, G, F>(
+        self,
+        state: &Arc<AppState>,
+        params: Result<P, Error>,
+        fused: G,
+        op: F,
+    ) -> Result<T, Error>
+    where
+        P: Send + 'static,
+        T: Send + 'static,
+        G: FnOnce(&mut Conn, &AppState, &Credentials, &P) -> Result<Option<T>, Error>
+            + Send
+            + 'static,
+        F: FnOnce(&mut Conn, &AppState, Caller, P) -> Result<T, Error> + Send + 'static,
+    {
+        let app = Arc::clone(state);
+        state
+            .db
+            .run(move |conn| {
+                if let Ok(params) = &params {
+                    if let Some(done) = fused(conn, &app, &self.credentials, params)? {
+                        return Ok(done);
+                    }
+                }
+                let (caller, params) = self.authorize_in(conn, &app, Access::USER, params)?;
+                op(conn, &app, caller, params)
+            })
+            .await
+    }
+
     /// Only authorizes: for routes whose work must wait for a bulkhead slot,
     /// which is granted per caller.
     pub async fn authorize<P: Send + 'static>(

@@ -4,19 +4,20 @@
 
 use chrono::NaiveDateTime;
 
-use crate::auth::two_factor;
+use crate::auth::{two_factor, Credentials};
 use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::device::Device;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::filter::Filter;
 use crate::domain::listing::{Cursor, ListQuery};
+use crate::domain::paging::Paging;
 use crate::domain::secret_box::SecretBox;
 use crate::domain::token::{new_session_id, AuthToken, TokenHash};
 use crate::error::{Error, Missing, TwoFactorError};
 use crate::state::AppState;
 use crate::store::sessions::page::{ListRequest, ListedSession};
-use crate::store::sessions::{self, NewSession, Session};
+use crate::store::sessions::{self, LiveSession, NewSession, Session};
 use crate::store::users::{self, User};
 
 /// Where a login came from.
@@ -242,6 +243,47 @@ pub fn page(
         total: page.total,
         next_cursor,
     })
+}
+
+/// The caller's own page and the caller, authenticated by the same
+/// statement, for a list without a filter or a cursor; `None` when that
+/// statement cannot tell (wrong credentials, or a page past the end), and
+/// the ordinary path must answer. Marks the session active, as
+/// authentication does.
+pub fn own_page(
+    conn: &mut Conn,
+    credentials: &Credentials,
+    query: &ListQuery,
+    state: &AppState,
+    now: NaiveDateTime,
+) -> Result<Option<(LiveSession, Page)>, Error> {
+    if query.filter.is_some() || query.cursor.is_some() {
+        return Ok(None);
+    }
+    let Paging { offset, count } = query.paging;
+    let found = sessions::own_page::own_page(
+        conn,
+        &credentials.user_guid,
+        &credentials.token_hash,
+        &query.sort,
+        offset,
+        count,
+        now,
+    )?;
+    let Some((caller, page)) = found else {
+        return Ok(None);
+    };
+    sessions::touch(conn, &caller, &credentials.lifetime, now)?;
+    let next_cursor = match (page.more, page.rows.last()) {
+        (true, Some(last)) => Some(seal_cursor(query, last, &state.secrets)?),
+        _ => None,
+    };
+    let page = Page {
+        rows: page.rows,
+        total: page.total,
+        next_cursor,
+    };
+    Ok(Some((caller, page)))
 }
 
 fn seal_cursor(

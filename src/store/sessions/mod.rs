@@ -15,6 +15,7 @@ use crate::store::users::User;
 pub mod bulk;
 pub mod by_user;
 pub mod lists;
+pub mod own_page;
 pub mod page;
 mod update;
 

@@ -35,6 +35,8 @@ macro_rules! order_by_key {
     }};
 }
 
+pub(super) use order_by_key;
+
 type Source = InnerJoinQuerySource<sessions::table, users::table>;
 type Condition = Box<dyn BoxableExpression<Source, MultiBackend, SqlType = Bool>>;
 
