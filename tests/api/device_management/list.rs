@@ -14,6 +14,7 @@ on_both_stores!(
     paging_follows_the_count_and_offset_rules,
     bad_paging_values_are_refused,
     the_everyone_total_follows_logins_logouts_expiry_and_the_sweep,
+    the_one_statement_own_page_matches_the_ordinary_one,
 );
 
 async fn list_shows_the_callers_active_sessions_in_the_seed_shape(store: Store) {
@@ -236,4 +237,96 @@ async fn everyone_total(app: &TestApp, admin: &Session) -> i64 {
     let (status, page) = body(app.get_as("/api/v1/sessions/list.all?count=1", admin).await).await;
     assert_eq!(status, 200, "{page}");
     page["total"].as_i64().unwrap()
+}
+
+/// The hot list's one statement finds the caller and the same page and
+/// total as the ordinary three, and finds nothing for a wrong token, an
+/// ended session or a page past the end.
+async fn the_one_statement_own_page_matches_the_ordinary_one(store: Store) {
+    use sessiond::domain::listing::{Scope, Sort};
+    use sessiond::domain::token::AuthToken;
+    use sessiond::store::sessions::own_page::own_page;
+    use sessiond::store::sessions::page::{page, ListRequest};
+
+    let app = spawn_app(store).await;
+    app.create_user("alice", false);
+    app.create_user("bob", false);
+    let alice = app.sessions_for("alice", 5).await;
+    app.sessions_for("bob", 2).await;
+    app.post_as("/api/v1/logout", &alice[4], &json!({})).await;
+
+    let mut conn = app.pool.get().unwrap();
+    let now = sessiond::domain::clock::now();
+    let hash = AuthToken::parse(&alice[0].token).unwrap().hash();
+    let alice_pk = user_pk(&app, "alice");
+    let mut callers = HashSet::new();
+    let mut all_ids = HashSet::new();
+    for raw_sort in [
+        None,
+        Some(r#"{"loginAt":1}"#),
+        Some(r#"{"device.os.name":-1}"#),
+    ] {
+        let sort = Sort::parse(raw_sort, Scope::Own).unwrap();
+        for (offset, limit) in [(0, 50), (0, 2), (2, 2), (3, 2)] {
+            let (caller, fused) = own_page(
+                &mut conn,
+                &alice[0].user_id,
+                &hash,
+                &sort,
+                offset,
+                limit,
+                now,
+            )
+            .unwrap()
+            .expect("the caller and a page");
+            callers.insert(caller.id);
+            let request = ListRequest {
+                owner: Some(alice_pk),
+                filter: None,
+                filter_matches_users: false,
+                sort: &sort,
+                offset,
+                limit,
+                after: None,
+                filter_budget: std::time::Duration::from_secs(2),
+            };
+            let ordinary = page(&mut conn, &request, now).unwrap();
+            let ids = |rows: &[sessiond::store::sessions::page::ListedSession]| {
+                rows.iter().map(|r| r.session.id).collect::<Vec<_>>()
+            };
+            assert_eq!(
+                ids(&fused.rows),
+                ids(&ordinary.rows),
+                "{raw_sort:?} {offset} {limit}"
+            );
+            assert_eq!(fused.total, 4);
+            all_ids.extend(ids(&fused.rows));
+            assert_eq!(fused.total, ordinary.total);
+            assert_eq!(fused.more, ordinary.more, "{raw_sort:?} {offset} {limit}");
+        }
+    }
+    // One caller, one of alice's four active sessions.
+    assert_eq!(callers.len(), 1);
+    assert_eq!(all_ids.len(), 4);
+    assert!(all_ids.is_superset(&callers));
+    let sort = Sort::parse(None, Scope::Own).unwrap();
+    let ended = AuthToken::parse(&alice[4].token).unwrap().hash();
+    let wrong = AuthToken::generate().hash();
+    for (guid, hash, offset) in [
+        (alice[0].user_id.as_str(), &wrong, 0),
+        (alice[0].user_id.as_str(), &ended, 0),
+        ("someone-else", &hash, 0),
+        (alice[0].user_id.as_str(), &hash, 10),
+    ] {
+        let found = own_page(&mut conn, guid, hash, &sort, offset, 50, now).unwrap();
+        assert!(found.is_none(), "{guid} {offset}");
+    }
+}
+
+fn user_pk(app: &TestApp, username: &str) -> i64 {
+    app.query_texts(&format!(
+        "SELECT CAST(id AS TEXT) AS value FROM users WHERE username = '{username}'"
+    ))[0]
+        .parse()
+        .unwrap()
 }
