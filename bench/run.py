@@ -386,7 +386,9 @@ def capture_sql(binary, url, database, requests):
 
 
 def is_authentication(statement):
-    return '"sessions"."token_hash" =' in statement["sql"]
+    """A statement that finds a session by its token (sessiond's `me` reads
+    the caller with it; the one-statement list joins it in as `me`)."""
+    return '"token_hash" =' in statement["sql"]
 
 
 def sql_literal(value):
@@ -741,6 +743,7 @@ def main():
         args.database,
         [
             ("list", "/api/v1/sessions/list", known),
+            ("me", "/api/v1/me", known),
             (BROAD_VIEW, paths[BROAD_VIEW], admin),
             (ONE, paths[ONE], admin),
             (USERS_LIST, paths[USERS_LIST], admin),
@@ -752,9 +755,14 @@ def main():
         scripts = {
             "list: sessiond's statements": pgbench_script(statements),
             "list: one statement": ([LIST_CTE], ["-D", f"hash={token_hash(tokens['known']['token'])}", "-D", f"guid={tokens['known']['userId']}", "-D", f"now={now}"]),
-            "me: the authentication statement": pgbench_script([s for s in statements if is_authentication(s)][:1]),
+            "me: the authentication statement": pgbench_script(
+                [s for s in captured.get("me", []) if is_authentication(s)][:1]
+            ),
         }
         for label, (lines, defines) in scripts.items():
+            if not lines:
+                log(f"pgbench {label}: no statement captured, skipped")
+                continue
             r["pgbench_sql"][label] = lines
             for connections in (16, 64):
                 r["pgbench"][(label, connections)] = pgbench(url, lines, defines, connections, duration)
