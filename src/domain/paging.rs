@@ -39,10 +39,14 @@ impl Paging {
         let page = page.map_or(Ok(1), |raw| whole("page", raw, 1))?;
         let size = size.map_or(Ok(DEFAULT_PAGE_SIZE), |raw| whole("pageSize", raw, 1))?;
         let count = size.min(MAX_PAGE_SIZE);
-        let offset = (page - 1)
-            .checked_mul(count)
-            .ok_or_else(|| "'page' is out of range".to_owned())?;
-        Ok(Paging { offset, count })
+        // The page's end must be a number too, not only its start.
+        if page.checked_mul(count).is_none() {
+            return Err("'page' is out of range".to_owned());
+        }
+        Ok(Paging {
+            offset: (page - 1) * count,
+            count,
+        })
     }
 
     /// The 1-based page this is, in page-numbered paging.
@@ -156,6 +160,15 @@ mod tests {
         ] {
             assert!(Paging::from_page(page, size).is_err(), "{page:?} {size:?}");
         }
+    }
+
+    #[test]
+    fn the_last_page_that_can_be_asked_for_ends_within_range() {
+        let largest = i64::MAX / 100;
+        let paging = Paging::from_page(Some(&largest.to_string()), Some("100")).unwrap();
+        assert!(paging.offset.checked_add(paging.count).is_some());
+        let past = (largest + 1).to_string();
+        assert!(Paging::from_page(Some(&past), Some("100")).is_err());
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub fn users_with_active_sessions(
             .filter(users::id.ne_all(emptied.clone()))
     };
     let total: i64 = with_sessions().count().get_result(conn).db()?;
+    if offset >= total {
+        // Past the end: nothing to read, whatever the sort.
+        return Ok((Vec::new(), total));
+    }
 
     let select = (
         users::id,
@@ -101,7 +105,9 @@ pub fn users_with_active_sessions(
         // A corrected count can only fall. Of the first `offset + limit +
         // corrected` rows by stored count, at least `offset + limit` are
         // exact, so with the corrected users added the page is among them.
-        let window = offset + limit + corrections.len() as i64;
+        let window = offset
+            .saturating_add(limit)
+            .saturating_add(corrections.len() as i64);
         let mut rows: Vec<Row> = query.limit(window).load(conn).db()?;
         let corrected: Vec<i64> = corrections.keys().copied().collect();
         let more: Vec<Row> = with_sessions()
