@@ -110,6 +110,19 @@ pub fn hashing_gauges(running: usize, peak: usize, slots: usize) -> String {
     )
 }
 
+/// Store calls and statements for `/metrics`: statements per call is the
+/// number of round trips a request costs the store.
+pub fn store_calls(calls: u64, statements: u64) -> String {
+    format!(
+        "# HELP sessiond_db_calls_total Units of store work run for requests and the sweep, each on one pooled connection.\n\
+         # TYPE sessiond_db_calls_total counter\n\
+         sessiond_db_calls_total {calls}\n\
+         # HELP sessiond_db_statements_total Statements those calls sent to the store, transaction control included.\n\
+         # TYPE sessiond_db_statements_total counter\n\
+         sessiond_db_statements_total {statements}\n"
+    )
+}
+
 /// A client may pass its own request id if it is short and plain.
 fn is_safe_request_id(value: &str) -> bool {
     !value.is_empty()

@@ -167,13 +167,14 @@ impl Guard {
             .await
     }
 
-    /// [`Guard::run`] for a route any user may call, trying `fused` first:
-    /// it authenticates and does the work in one statement, and answers
-    /// `None` when it cannot tell, for the ordinary path to answer in the
-    /// same store call.
+    /// [`Guard::run`], trying `fused` first: it authenticates, checks
+    /// `access` and does the work in one statement, and answers `None` when
+    /// it cannot tell, for the ordinary path to answer in the same store
+    /// call.
     pub async fn run_fused<P, T, G, F>(
         self,
         state: &Arc<AppState>,
+        access: Access,
         params: Result<P, Error>,
         fused: G,
         op: F,
@@ -195,7 +196,7 @@ impl Guard {
                         return Ok(done);
                     }
                 }
-                let (caller, params) = self.authorize_in(conn, &app, Access::USER, params)?;
+                let (caller, params) = self.authorize_in(conn, &app, access, params)?;
                 op(conn, &app, caller, params)
             })
             .await

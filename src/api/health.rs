@@ -82,6 +82,8 @@ pub(super) async fn metrics(
     let mut text = metrics.render(connections, idle, state.settings.db_pool_size);
     let (running, peak, slots) = state.hashing.gauges();
     text.push_str(&telemetry::hashing_gauges(running, peak, slots));
+    let (calls, statements) = state.db.calls();
+    text.push_str(&telemetry::store_calls(calls, statements));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)

@@ -31,6 +31,14 @@ fn granted_by(role: &str) -> &'static [Permission] {
     }
 }
 
+/// The roles that grant `permission`.
+pub fn roles_granting(permission: Permission) -> Vec<&'static str> {
+    ["admin", "user"]
+        .into_iter()
+        .filter(|role| granted_by(role).contains(&permission))
+        .collect()
+}
+
 pub fn has_permission<'a>(
     roles: impl IntoIterator<Item = &'a str>,
     permission: Permission,

@@ -1,10 +1,13 @@
 //! Opening connections: where they go, how each is prepared, and the r2d2
 //! manager that opens them for the pool and tells it which ones to drop.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
+use diesel::connection::{
+    AnsiTransactionManager, CacheSize, InstrumentationEvent, SimpleConnection, TransactionManager,
+};
 use diesel::prelude::*;
 use diesel::r2d2;
 
@@ -176,6 +179,9 @@ fn with_connect_timeout(url: &str, seconds: u64) -> String {
 /// A pooled connection and what the pool knows about it.
 pub struct StoreConn {
     pub(super) conn: AnyConnection,
+    /// Statements sent on this connection since it opened, transaction
+    /// control included: what a request cost in round trips.
+    pub(super) statements: Arc<AtomicU64>,
     /// When it last answered; one idle longer is checked before reuse.
     pub(super) last_used: Instant,
     /// A statement found it gone: the pool drops it on return.
@@ -206,10 +212,18 @@ impl r2d2::ManageConnection for StoreManager {
 
     fn connect(&self) -> Result<StoreConn, ConnectError> {
         match self.setup.open(&self.target) {
-            Ok(conn) => {
+            Ok(mut conn) => {
                 self.health.answered();
+                let statements = Arc::new(AtomicU64::new(0));
+                let counter = Arc::clone(&statements);
+                conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                    if let InstrumentationEvent::StartQuery { .. } = event {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
                 Ok(StoreConn {
                     conn,
+                    statements,
                     last_used: Instant::now(),
                     broken: false,
                 })

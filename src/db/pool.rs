@@ -1,6 +1,7 @@
 //! The connection pool: how requests get a connection and run their
 //! diesel work on the blocking thread pool within the store timeout.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,15 @@ pub struct DbPool {
     setup: ConnectionSetup,
     /// The longest a request waits for the store, queueing included.
     timeout: Duration,
+    /// Store calls and the statements they sent, for `/metrics`.
+    calls: Arc<StoreCalls>,
+}
+
+/// What [`DbPool::run`] has cost the store since start.
+#[derive(Debug, Default)]
+struct StoreCalls {
+    calls: AtomicU64,
+    statements: AtomicU64,
 }
 
 impl DbPool {
@@ -75,6 +85,7 @@ impl DbPool {
             health,
             setup,
             timeout: settings.db_timeout(),
+            calls: Arc::default(),
         }
     }
 
@@ -124,7 +135,11 @@ impl DbPool {
                 .ok_or_else(|| DbError::Unavailable("timed out waiting for a worker".into()))?;
             let mut conn = pool.checkout(left)?;
             connection_lost::take();
+            let sent_before = conn.statements.load(Ordering::Relaxed);
             let result = pool.setup.scoped(&mut conn.conn, f);
+            let sent = conn.statements.load(Ordering::Relaxed) - sent_before;
+            pool.calls.calls.fetch_add(1, Ordering::Relaxed);
+            pool.calls.statements.fetch_add(sent, Ordering::Relaxed);
             if connection_lost::take() {
                 conn.broken = true;
             } else {
@@ -185,6 +200,16 @@ impl DbPool {
     pub fn state(&self) -> (u32, u32) {
         let state = self.pool.state();
         (state.connections, state.idle_connections)
+    }
+
+    /// Store calls made through [`DbPool::run`] since start, and the
+    /// statements they sent (the connection checks before them not
+    /// included), for `/metrics`.
+    pub fn calls(&self) -> (u64, u64) {
+        (
+            self.calls.calls.load(Ordering::Relaxed),
+            self.calls.statements.load(Ordering::Relaxed),
+        )
     }
 }
 

@@ -4,13 +4,13 @@
 
 use chrono::NaiveDateTime;
 
-use crate::auth::{two_factor, Credentials};
+use crate::auth::{two_factor, Credentials, Permission};
 use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::device::Device;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::filter::Filter;
-use crate::domain::listing::{Cursor, ListQuery};
+use crate::domain::listing::{Cursor, ListQuery, SortKey};
 use crate::domain::paging::Paging;
 use crate::domain::secret_box::SecretBox;
 use crate::domain::token::{new_session_id, AuthToken, TokenHash};
@@ -261,7 +261,7 @@ pub fn own_page(
         return Ok(None);
     }
     let Paging { offset, count } = query.paging;
-    let found = sessions::own_page::own_page(
+    let found = sessions::fused::own_page(
         conn,
         &credentials.user_guid,
         &credentials.token_hash,
@@ -270,6 +270,69 @@ pub fn own_page(
         count,
         now,
     )?;
+    fused_page(conn, credentials, query, state, found, now)
+}
+
+/// The furthest offset at which everyone's list is read in the statement
+/// that authenticates: an index walk this long costs about what the first
+/// page does. Further pages take the ordinary path, in the bulkhead.
+pub const MAX_FUSED_OFFSET: i64 = 1_000;
+
+/// Whether everyone's list with `query` is cheap enough to read in the
+/// statement that authenticates, outside the bulkhead: no filter, no
+/// cursor, a near offset, and the order of the index (by login time).
+pub fn everyone_page_is_cheap(query: &ListQuery) -> bool {
+    query.filter.is_none()
+        && query.cursor.is_none()
+        && query.paging.offset <= MAX_FUSED_OFFSET
+        && query
+            .sort
+            .keys()
+            .iter()
+            .all(|(key, _)| *key == SortKey::LoginAt)
+}
+
+/// Everyone's page for an administrator with `permission` whose session
+/// passed the second factor recently, authenticated by the same
+/// statement; `None` when that statement cannot tell (wrong credentials, a
+/// missing permission or second factor, a page past the end) or the list
+/// is not [cheap](everyone_page_is_cheap), and the ordinary path must
+/// answer. Marks the session active, as authentication does.
+pub fn everyone_page(
+    conn: &mut Conn,
+    credentials: &Credentials,
+    permission: Permission,
+    query: &ListQuery,
+    state: &AppState,
+    now: NaiveDateTime,
+) -> Result<Option<(LiveSession, Page)>, Error> {
+    if !everyone_page_is_cheap(query) {
+        return Ok(None);
+    }
+    let Paging { offset, count } = query.paging;
+    let found = sessions::fused::everyone_page(
+        conn,
+        &credentials.user_guid,
+        &credentials.token_hash,
+        permission,
+        &query.sort,
+        offset,
+        count,
+        now,
+    )?;
+    fused_page(conn, credentials, query, state, found, now)
+}
+
+/// A page read with its caller: marks the caller active and seals the
+/// cursor of the next page.
+fn fused_page(
+    conn: &mut Conn,
+    credentials: &Credentials,
+    query: &ListQuery,
+    state: &AppState,
+    found: Option<(LiveSession, sessions::page::Page)>,
+    now: NaiveDateTime,
+) -> Result<Option<(LiveSession, Page)>, Error> {
     let Some((caller, page)) = found else {
         return Ok(None);
     };
@@ -284,6 +347,33 @@ pub fn own_page(
         next_cursor,
     };
     Ok(Some((caller, page)))
+}
+
+/// One of the caller's sessions, active or ended, with the caller
+/// authenticated by the same statement; `None` when that statement cannot
+/// tell (wrong credentials, or no such session of theirs), and the
+/// ordinary path must answer. Marks the session active.
+pub fn own_session(
+    conn: &mut Conn,
+    credentials: &Credentials,
+    session_id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<(Session, User)>, Error> {
+    if !plausible_session_id(session_id) {
+        return Ok(None);
+    }
+    let found = sessions::fused::own_session(
+        conn,
+        &credentials.user_guid,
+        &credentials.token_hash,
+        session_id,
+        now,
+    )?;
+    let Some((caller, session, user)) = found else {
+        return Ok(None);
+    };
+    sessions::touch(conn, &caller, &credentials.lifetime, now)?;
+    Ok(Some((session, user)))
 }
 
 fn seal_cursor(

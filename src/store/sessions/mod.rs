@@ -14,8 +14,8 @@ use crate::store::users::User;
 
 pub mod bulk;
 pub mod by_user;
+pub mod fused;
 pub mod lists;
-pub mod own_page;
 pub mod page;
 mod update;
 

@@ -245,7 +245,7 @@ async fn everyone_total(app: &TestApp, admin: &Session) -> i64 {
 async fn the_one_statement_own_page_matches_the_ordinary_one(store: Store) {
     use sessiond::domain::listing::{Scope, Sort};
     use sessiond::domain::token::AuthToken;
-    use sessiond::store::sessions::own_page::own_page;
+    use sessiond::store::sessions::fused::own_page;
     use sessiond::store::sessions::page::{page, ListRequest};
 
     let app = spawn_app(store).await;

@@ -12,6 +12,7 @@ mod info;
 mod list;
 mod logout;
 mod postgres_plans;
+mod round_trips;
 mod sort;
 mod two_factor_guard;
 

@@ -2,7 +2,7 @@
 //! account that may manage sessions; newest first.
 
 use super::*;
-use crate::store::sessions::lists;
+use crate::store::sessions::{fused, lists};
 
 pub(in crate::api::json_action) async fn perform(
     state: &web::Data<AppState>,
@@ -11,10 +11,55 @@ pub(in crate::api::json_action) async fn perform(
     params: &Params<'_>,
 ) -> Result<Done, ActionError> {
     let username_keys = parse(params);
-    as_caller(state, token, arrays, move |call| {
+    let keys = username_keys.as_ref().ok().cloned();
+    let fused = move |fused: Fused<'_>| match keys {
+        Some(keys) => own_list(fused, &keys),
+        None => Ok(None),
+    };
+    as_caller_fused(state, token, arrays, fused, move |call| {
         list(call, &username_keys?)
     })
     .await
+}
+
+/// The caller's own list in the statement that checks their token, for a
+/// caller who may not see everyone's; `None` otherwise, or when nothing
+/// was found.
+fn own_list(
+    (conn, app, token, arrays, now): Fused<'_>,
+    username_keys: &[String],
+) -> Result<Option<Done>, ActionError> {
+    let Some(found) = fused::own_newest(
+        conn,
+        &token.hash(),
+        Permission::ManageSessions,
+        username_keys,
+        lists::MAX_LISTED,
+        now,
+    )?
+    else {
+        return Ok(None);
+    };
+    sessions::touch(conn, &found.caller, &app.lifetime, now)?;
+    let defaults = SessionDefaults::from_stored(&found.api_defaults);
+    let own_id = found.caller.id;
+    let rows = found
+        .rows
+        .into_iter()
+        .map(|(id, description, hint, username)| ListedSessionRow {
+            username,
+            description,
+            auth_token: shown_token(token, own_id, id, &hint),
+        })
+        .collect();
+    let mut done = Done::with(&SessionsResult {
+        sessions: Rows {
+            rows,
+            arrays: arrays.or(defaults.options.arrays).unwrap_or(false),
+        },
+    })?;
+    done.defaults = Some(defaults);
+    Ok(Some(done))
 }
 
 /// The lookup keys of the `usernameFilter` names.

@@ -48,11 +48,22 @@ impl CallerSession {
 
     /// The caller's own session shows its real token; any other only its hint.
     pub(super) fn shown_token(&self, session: &Session) -> String {
-        if session.id == self.session.id {
-            self.token.expose().to_owned()
-        } else {
-            format!("{}…", session.token_hint)
-        }
+        shown_token(
+            &self.token,
+            self.session.id,
+            session.id,
+            &session.token_hint,
+        )
+    }
+}
+
+/// The token shown for session `id` to the caller presenting `token` from
+/// session `own_id`: the real one for their own session, else the hint.
+pub(super) fn shown_token(token: &AuthToken, own_id: i64, id: i64, hint: &str) -> String {
+    if id == own_id {
+        token.expose().to_owned()
+    } else {
+        format!("{hint}…")
     }
 }
 
@@ -93,31 +104,81 @@ where
     let app = state.clone();
     state
         .db
+        .run(move |conn| as_caller_in(conn, &app, token, arrays, clock::now(), action))
+        .await
+}
+
+/// What a fused action is given: the store, the app, the presented token,
+/// the request's `dataFormat` choice, and the time.
+pub(super) type Fused<'a> = (
+    &'a mut Conn,
+    &'a AppState,
+    &'a AuthToken,
+    Option<bool>,
+    NaiveDateTime,
+);
+
+/// [`as_caller`], trying `fused` first in the same store call: it checks
+/// the token and does the action in one statement, and answers `None`
+/// when it cannot tell, for the ordinary path to answer.
+pub(super) async fn as_caller_fused<G, F>(
+    state: &web::Data<AppState>,
+    token: Presented,
+    arrays: Option<bool>,
+    fused: G,
+    action: F,
+) -> Result<Done, ActionError>
+where
+    G: FnOnce(Fused<'_>) -> Result<Option<Done>, ActionError> + Send + 'static,
+    F: FnOnce(&mut Call<'_>) -> Result<Done, ActionError> + Send + 'static,
+{
+    let app = state.clone();
+    state
+        .db
         .run(move |conn| {
             let now = clock::now();
-            let Presented::Token(token) = token else {
-                return Err(ActionError::NoSession);
-            };
-            let (session, user) = sessions::find_active_by_token(conn, &token.hash(), now)?
-                .ok_or(ActionError::NoSession)?;
-            let defaults = SessionDefaults::from_stored(&session.api_defaults);
-            let mut call = Call {
-                conn,
-                app: &app,
-                arrays: arrays.or(defaults.options.arrays).unwrap_or(false),
-                caller: CallerSession {
-                    session,
-                    user,
-                    token,
-                },
-                now,
-            };
-            let mut done = action(&mut call)?;
-            // The session's defaults shape the reply unless the action changed them.
-            done.defaults.get_or_insert(defaults);
-            Ok(done)
+            if let Presented::Token(presented) = &token {
+                if let Some(done) = fused((conn, &app, presented, arrays, now))? {
+                    return Ok(done);
+                }
+            }
+            as_caller_in(conn, &app, token, arrays, now, action)
         })
         .await
+}
+
+fn as_caller_in<F>(
+    conn: &mut Conn,
+    app: &AppState,
+    token: Presented,
+    arrays: Option<bool>,
+    now: NaiveDateTime,
+    action: F,
+) -> Result<Done, ActionError>
+where
+    F: FnOnce(&mut Call<'_>) -> Result<Done, ActionError>,
+{
+    let Presented::Token(token) = token else {
+        return Err(ActionError::NoSession);
+    };
+    let (session, user) =
+        sessions::find_active_by_token(conn, &token.hash(), now)?.ok_or(ActionError::NoSession)?;
+    let defaults = SessionDefaults::from_stored(&session.api_defaults);
+    let mut call = Call {
+        conn,
+        app,
+        arrays: arrays.or(defaults.options.arrays).unwrap_or(false),
+        caller: CallerSession {
+            session,
+            user,
+            token,
+        },
+        now,
+    };
+    let mut done = action(&mut call)?;
+    // The session's defaults shape the reply unless the action changed them.
+    done.defaults.get_or_insert(defaults);
+    Ok(done)
 }
 
 /// The warning for a token, among several, that names no active session.
