@@ -686,7 +686,10 @@ def main():
     peer_missing = ensure_peer()
     binary, seeder = release_binaries()
     recreate_database(args.postgres, args.database)
-    url = db_url(args.postgres, args.database)
+    # Plain TCP for all three clients of the store: sessiond and pgbench
+    # (libpq) would otherwise negotiate TLS on loopback (sslmode=prefer),
+    # which the Node peer's pg driver does not.
+    url = db_url(args.postgres, args.database, "sslmode=disable")
 
     r = {
         "sizes": sizes, "users": users, "duration": duration, "rounds": rounds, "warm_up": warm_up, "samples": samples,
@@ -859,7 +862,7 @@ def render(args, r):
     out = [f"# sessiond benchmark, {datetime.date.today().isoformat()}", ""]
     if args.note:
         out += [args.note, ""]
-    out.append(f"- Machine: {machine()}; Postgres 15 on the same machine.")
+    out.append(f"- Machine: {machine()}; Postgres 15 on the same machine, reached over plain TCP on loopback (`sslmode=disable`) by sessiond, pgbench and the Node peer alike.")
     out.append(
         f"- Load average (1, 5, 15 min) at the start {', '.join(f'{x:.2f}' for x in r['load_before'])}, "
         f"at the end {', '.join(f'{x:.2f}' for x in r['load_after'])} (the machine is shared with other builds)."
