@@ -46,7 +46,11 @@ impl DbError {
             }
             Error::DatabaseError(_, info) => {
                 let message = info.message();
+                // Postgres's regex engine reports a cancel or timeout that
+                // lands while it works as a bad pattern, "invalid regular
+                // expression: operation cancelled" (SQLSTATE 2201B).
                 if message.starts_with("canceling statement due to")
+                    || message.ends_with("operation cancelled")
                     || message.starts_with("deadlock detected")
                     || message.starts_with("could not serialize access")
                 {
@@ -122,6 +126,7 @@ mod tests {
             "deadlock detected",
             "could not serialize access due to concurrent update",
             "canceling statement due to user request",
+            "invalid regular expression: operation cancelled",
         ] {
             let error = database_error(DatabaseErrorKind::Unknown, message);
             assert!(

@@ -23,6 +23,7 @@ where
     F: FnOnce(&mut AnyConnection) -> DbResult<T>,
 {
     let budget_ms = budget.as_millis().clamp(1, u64::MAX as u128) as u64;
+    let started = Instant::now();
     let outcome = match conn {
         AnyConnection::Postgresql(_) => conn.transaction(|conn| {
             if let AnyConnection::Postgresql(pg) = conn {
@@ -36,8 +37,14 @@ where
         AnyConnection::Sqlite(_) => within(budget, || f(conn)),
     };
     match outcome {
-        // Over budget; a cancellation for another reason stays a 503.
-        Err(DbError::Cancelled(cause)) if cause.contains("timeout") || cause.contains("budget") => {
+        // Over budget; a cancellation for another reason stays a 503. The
+        // regex engine words every cancel the same ("operation
+        // cancelled"), so there the time taken tells the budget's apart.
+        Err(DbError::Cancelled(cause))
+            if cause.contains("timeout")
+                || cause.contains("budget")
+                || (cause.ends_with("operation cancelled") && started.elapsed() >= budget) =>
+        {
             Err(DbError::FilterTooExpensive { budget_ms })
         }
         other => other,

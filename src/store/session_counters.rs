@@ -8,8 +8,7 @@ use diesel::sql_types::{BigInt, Nullable};
 use crate::db::schema::{session_counters, sessions};
 use crate::db::{Conn, DbResult, IntoDbResult};
 
-/// The counter of sessions not ended.
-pub(crate) const UNENDED: &str = "unended";
+const UNENDED: &str = "unended";
 
 diesel::define_sql_function! {
     /// `COALESCE(x, fallback)` for a count that may be missing.
