@@ -4,13 +4,13 @@
 
 use chrono::NaiveDateTime;
 
-use crate::auth::{two_factor, Credentials};
+use crate::auth::{two_factor, Credentials, Permission};
 use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::device::Device;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::filter::Filter;
-use crate::domain::listing::{Cursor, ListQuery};
+use crate::domain::listing::{Cursor, ListQuery, SortKey};
 use crate::domain::paging::Paging;
 use crate::domain::secret_box::SecretBox;
 use crate::domain::token::{new_session_id, AuthToken, TokenHash};
@@ -273,6 +273,70 @@ pub fn own_page(
     fused_page(conn, credentials, query, state, found, now)
 }
 
+/// The furthest offset at which everyone's list is read in the statement
+/// that authenticates: an index walk this long costs about what the first
+/// page does. Further pages take the ordinary path, in the bulkhead.
+pub const MAX_FUSED_OFFSET: i64 = 1_000;
+
+/// Whether everyone's list with `query` is cheap enough to read in the
+/// statement that authenticates, outside the bulkhead: no filter, no
+/// cursor, a near offset, and the order of the index (by login time).
+pub fn everyone_page_is_cheap(query: &ListQuery) -> bool {
+    query.filter.is_none()
+        && query.cursor.is_none()
+        && query.paging.offset <= MAX_FUSED_OFFSET
+        && query
+            .sort
+            .keys()
+            .iter()
+            .all(|(key, _)| *key == SortKey::LoginAt)
+}
+
+/// Everyone's page for an administrator with `permission` whose session
+/// passed the second factor recently, authenticated by the same
+/// statement; `None` when that statement cannot tell (wrong credentials, a
+/// missing permission or second factor, a page past the end) or the list
+/// is not [cheap](everyone_page_is_cheap), and the ordinary path must
+/// answer. Marks the session active, as authentication does.
+pub fn everyone_page(
+    conn: &mut Conn,
+    credentials: &Credentials,
+    permission: Permission,
+    query: &ListQuery,
+    state: &AppState,
+    now: NaiveDateTime,
+) -> Result<Option<Page>, Error> {
+    if !everyone_page_is_cheap(query) {
+        return Ok(None);
+    }
+    let Paging { offset, count } = query.paging;
+    let found = sessions::fused::everyone_page(
+        conn,
+        &credentials.user_guid,
+        &credentials.token_hash,
+        permission,
+        &query.sort,
+        offset,
+        count,
+        now,
+    )?;
+    let Some((caller, page)) = found else {
+        return Ok(None);
+    };
+    // The statement read only what tells whether activity is due; the
+    // rest of the session is read when it is (once per interval).
+    let due = clock::plus_seconds(
+        caller.last_activity_at,
+        credentials.lifetime.activity_interval_seconds,
+    );
+    if now >= due {
+        if let Some(live) = sessions::live_by_id(conn, caller.id)? {
+            sessions::touch(conn, &live, &credentials.lifetime, now)?;
+        }
+    }
+    Ok(Some(sealed(query, state, page)?))
+}
+
 /// A page read with its caller: marks the caller active and seals the
 /// cursor of the next page.
 fn fused_page(
@@ -287,16 +351,20 @@ fn fused_page(
         return Ok(None);
     };
     sessions::touch(conn, &caller, &credentials.lifetime, now)?;
+    Ok(Some((caller, sealed(query, state, page)?)))
+}
+
+/// A store page with the sealed cursor of the page after it.
+fn sealed(query: &ListQuery, state: &AppState, page: sessions::page::Page) -> Result<Page, Error> {
     let next_cursor = match (page.more, page.rows.last()) {
         (true, Some(last)) => Some(seal_cursor(query, last, &state.secrets)?),
         _ => None,
     };
-    let page = Page {
+    Ok(Page {
         rows: page.rows,
         total: page.total,
         next_cursor,
-    };
-    Ok(Some((caller, page)))
+    })
 }
 
 /// One of the caller's sessions, active or ended, with the caller

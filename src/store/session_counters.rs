@@ -8,7 +8,8 @@ use diesel::sql_types::{BigInt, Nullable};
 use crate::db::schema::{session_counters, sessions};
 use crate::db::{Conn, DbResult, IntoDbResult};
 
-const UNENDED: &str = "unended";
+/// The counter of sessions not ended.
+pub(crate) const UNENDED: &str = "unended";
 
 diesel::define_sql_function! {
     /// `COALESCE(x, fallback)` for a count that may be missing.

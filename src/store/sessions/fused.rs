@@ -1,19 +1,16 @@
 //! Statements that authenticate the caller and do a hot request's work at
 //! once, so the request costs the store one round trip: the caller's own
 //! list (`sessions/list` without a filter or a cursor), one of the
-//! caller's sessions (`sessions/info`), and `listSessions` for a caller
-//! who sees only their own sessions.
+//! caller's sessions (`sessions/info`), `listSessions` for a caller who
+//! sees only their own sessions, and the first pages of everyone's list
+//! for an administrator past the second factor (`list.all`).
 //!
-//! The caller's session is joined in as `me` on the rows' owner, so the
-//! token is checked by the statement that reads the answer. Each answers
-//! `None` when it found no row, which is not enough to say why (wrong
-//! credentials, a page past the end, an unknown session): the caller then
-//! takes the ordinary path, which tells these apart.
-//!
-//! Everyone's list (`list.all`) is not read this way: with the caller's
-//! session joined on nothing the rows share, Postgres plans that join
-//! first and sorts every active session before cutting the page (0.5 s at
-//! a million sessions, where the index walk takes 1 ms).
+//! The caller's session is read as `me` (and, for everyone's list, its
+//! user as `me_user`), so the token is checked by the statement that
+//! reads the answer. Each answers `None` when it found no row, which is
+//! not enough to say why (wrong credentials, a missing permission or
+//! second factor, a page past the end, an unknown session): the caller
+//! then takes the ordinary path, which tells these apart.
 
 use chrono::NaiveDateTime;
 use diesel::dsl::count;
@@ -22,14 +19,19 @@ use diesel::sql_types::Text;
 
 use super::page::{order_by_key, ListedSession, Page, SessionSummary};
 use crate::auth::permissions::{self, Permission};
-use crate::db::schema::{sessions, users};
+use crate::db::schema::{session_counters, sessions, users};
 use crate::db::{collate_c, Conn, DbResult, IntoDbResult};
 use crate::domain::listing::{Direction, Sort, SortKey};
 use crate::domain::token::TokenHash;
+use crate::store::session_counters::{coalesce, UNENDED};
 use crate::store::sessions::{active, LiveSession, Session};
 use crate::store::users::User;
 
-diesel::alias!(sessions as me: Me);
+diesel::alias!(
+    sessions as me: Me,
+    users as me_user: MeUser,
+    sessions as expired: Expired
+);
 
 /// What a statement reads of the caller's session, in `LiveSession`'s order.
 type MeColumns = (
@@ -172,6 +174,127 @@ pub fn own_session(
         .optional()
         .db()?;
     Ok(found.map(|(session, user, me_columns)| (live_session(me_columns), session, user)))
+}
+
+type EveryoneRow = (
+    SessionSummary,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<NaiveDateTime>,
+    i64,
+);
+
+/// The caller of everyone's list, as that list's statement reads them.
+pub struct EveryoneCaller {
+    /// Their session's row id.
+    pub id: i64,
+    /// When their session was last marked active.
+    pub last_activity_at: NaiveDateTime,
+}
+
+/// For the caller behind `user_guid` and `token_hash` if their roles grant
+/// `permission` and their session passed the second factor recently: one
+/// page of everyone's active sessions, newest first (or oldest, as `sort`
+/// says; its keys must be `loginAt` alone), with the total from the
+/// session counters (the same figure `page` gives).
+///
+/// The caller is checked by an uncorrelated `EXISTS`, which Postgres runs
+/// once before the page (a one-time filter: a refused caller costs no row
+/// of the list), so the page keeps walking the login-time index. (Joined
+/// to the rows instead, the caller's session shares no column with them,
+/// and Postgres plans that join first and sorts every active session
+/// before cutting the page: 0.5 s at a million sessions.)
+#[allow(clippy::too_many_arguments)]
+pub fn everyone_page(
+    conn: &mut Conn,
+    user_guid: &str,
+    token_hash: &TokenHash,
+    permission: Permission,
+    sort: &Sort,
+    offset: i64,
+    limit: i64,
+    now: NaiveDateTime,
+) -> DbResult<Option<(EveryoneCaller, Page)>> {
+    if sort.keys().iter().any(|(key, _)| *key != SortKey::LoginAt) {
+        return Ok(None);
+    }
+    // One role grants each permission today; were it more, the ordinary
+    // path would answer.
+    let [role] = permissions::roles_granting(permission)[..] else {
+        return Ok(None);
+    };
+    let caller = me
+        .inner_join(me_user.on(me_user.field(users::id).eq(me.field(sessions::user_id))))
+        .filter(me_is_live!(token_hash, now))
+        .filter(me.field(sessions::two_factor_until).gt(now))
+        .filter(me_user.field(users::guid).eq(user_guid.to_owned()))
+        .filter(me_user.field(users::active).eq(true))
+        .filter(
+            ",".into_sql::<Text>()
+                .concat(me_user.field(users::roles))
+                .concat(",")
+                .like(format!("%,{role},%")),
+        );
+    let caller_id = caller.clone().select(me.field(sessions::id)).single_value();
+    let caller_seen = caller
+        .clone()
+        .select(me.field(sessions::last_activity_at))
+        .single_value();
+    let unended = session_counters::table
+        .filter(session_counters::name.eq(UNENDED))
+        .select(session_counters::value)
+        .single_value();
+    let expired_unended = expired
+        .filter(expired.field(sessions::logout_at).is_null())
+        .filter(expired.field(sessions::expires_at).le(now))
+        .count()
+        .single_value();
+    let total = coalesce(unended, 0i64) - coalesce(expired_unended, 0i64);
+    let mut query = sessions::table
+        .inner_join(users::table)
+        .filter(diesel::dsl::exists(caller))
+        .filter(active(now))
+        .select((
+            SessionSummary::as_select(),
+            users::guid,
+            users::username,
+            users::name,
+            caller_id,
+            caller_seen,
+            total,
+        ))
+        .into_boxed();
+    for (key, direction) in sort.keys() {
+        query = order_by_key!(query, *key, *direction);
+    }
+    query = match sort.id_direction() {
+        Direction::Asc => query.then_order_by(sessions::id.asc()),
+        Direction::Desc => query.then_order_by(sessions::id.desc()),
+    };
+    let rows: Vec<EveryoneRow> = query.offset(offset).limit(limit + 1).load(conn).db()?;
+    let Some((_, _, _, _, Some(id), Some(last_activity_at), total)) = rows.first().cloned() else {
+        return Ok(None);
+    };
+    let page = page_of(
+        rows,
+        limit,
+        total,
+        |(session, user_guid, username, name, ..)| ListedSession {
+            session,
+            user_guid,
+            username,
+            name,
+        },
+    );
+    Ok(Some((
+        EveryoneCaller {
+            id,
+            last_activity_at,
+        },
+        page,
+    )))
 }
 
 /// A session `listSessions` shows: its id, description and token hint,

@@ -225,6 +225,16 @@ pub fn authenticate(
         .db()
 }
 
+/// What authentication reads of session `id`.
+pub fn live_by_id(conn: &mut Conn, id: i64) -> DbResult<Option<LiveSession>> {
+    sessions::table
+        .find(id)
+        .select(LiveSession::as_select())
+        .first(conn)
+        .optional()
+        .db()
+}
+
 /// The active session behind a token, whoever owns it.
 pub fn find_active_by_token(
     conn: &mut Conn,
