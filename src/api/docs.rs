@@ -12,6 +12,13 @@ use super::rocket_chat::error::{LoginFailed, NotLoggedIn, SimpleError, TypedErro
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
 
+/// `/docs` without its slash goes to the page.
+pub(super) async fn to_docs() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::MovedPermanently()
+        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+        .finish()
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -86,6 +93,7 @@ pub fn service(mut api: utoipa::openapi::OpenApi) -> impl actix_web::dev::HttpSe
         vec![HttpMethod::Get],
         page("The API documentation page", "text/html"),
     );
+    super::methods::record(&api);
     let json = std::sync::Arc::new(api.to_json().unwrap_or_else(|_| "{}".into()));
     (
         actix_web::web::resource(OPENAPI_PATH).route(actix_web::web::get().to(move || {
@@ -97,6 +105,7 @@ pub fn service(mut api: utoipa::openapi::OpenApi) -> impl actix_web::dev::HttpSe
             }
         })),
         utoipa_swagger_ui::SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}"))
-            .config(utoipa_swagger_ui::Config::from(OPENAPI_PATH)),
+            // No call to an outside validator from the page.
+            .config(utoipa_swagger_ui::Config::from(OPENAPI_PATH).validator_url("none")),
     )
 }

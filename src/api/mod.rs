@@ -8,6 +8,7 @@ pub mod docs;
 pub mod extract;
 pub mod health;
 pub mod json_action;
+pub mod methods;
 pub mod rocket_chat;
 pub mod routes;
 
@@ -141,8 +142,5 @@ pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({
-        "success": false,
-        "error": format!("No route for {} {}", req.method(), req.path()),
-    }))
+    methods::unrouted(&req)
 }

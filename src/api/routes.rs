@@ -42,5 +42,6 @@ pub fn pages(cfg: &mut web::ServiceConfig) {
         .route("/dashboard", web::get().to(dashboard::to_dashboard))
         .route("/dashboard/", web::get().to(dashboard::index))
         .route("/dashboard/{file:.*}", web::get().to(dashboard::asset))
+        .route("/docs", web::get().to(super::docs::to_docs))
         .default_service(web::to(super::not_found));
 }

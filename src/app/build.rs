@@ -87,7 +87,8 @@ impl Application {
                 .into_utoipa_app()
                 .openapi(api::docs::ApiDoc::openapi())
                 .map(|app| {
-                    app.wrap(from_fn(api::body_deadline::body_deadline))
+                    app.wrap(from_fn(api::methods::head_as_get))
+                        .wrap(from_fn(api::body_deadline::body_deadline))
                         .wrap(cors(&cors_origins))
                         .wrap(from_fn(telemetry::observe))
                         .app_data(state.clone())

@@ -12,6 +12,8 @@ on_both_stores!(
     metrics_count_requests_by_route_and_status_and_show_the_pool,
     every_response_carries_a_request_id,
     unknown_routes_get_a_json_404,
+    wrong_methods_get_405_with_allow,
+    head_is_answered_wherever_get_is,
     the_sweep_ends_expired_sessions_and_purges_old_ones,
 );
 
@@ -97,6 +99,92 @@ async fn unknown_routes_get_a_json_404(store: Store) {
         response,
         json!({"success": false, "error": "No route for GET /api/v1/nope"})
     );
+}
+
+async fn wrong_methods_get_405_with_allow(store: Store) {
+    use reqwest::Method;
+    let app = spawn_app(store).await;
+    let trace = Method::from_bytes(b"TRACE").unwrap();
+    let cases = [
+        (trace, "/api/v1/me", "GET, HEAD"),
+        (Method::POST, "/api/v1/me", "GET, HEAD"),
+        (Method::GET, "/api", "POST"),
+        (Method::PUT, "/api/v1/sessions/logout.me", "POST"),
+        (
+            Method::DELETE,
+            "/api/admin/v1/authenticated-sessions/user-sessions/someone",
+            "GET, HEAD",
+        ),
+        (Method::POST, "/dashboard/app.js", "GET, HEAD"),
+        (Method::POST, "/healthz", "GET, HEAD"),
+    ];
+    for (method, path, allow) in cases {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        let allowed = response.headers().get("allow").cloned();
+        let (status, reply) = body(response).await;
+        assert_eq!(status, 405, "{method} {path}: {reply}");
+        assert_eq!(allowed.unwrap(), allow, "{method} {path}");
+        assert_eq!(
+            reply["error"],
+            format!("{method} is not allowed on {path}; use {allow}"),
+            "{method} {path}"
+        );
+    }
+    // A path no route has is still 404, whatever the method.
+    let response = app
+        .client
+        .post(app.url("/api/v1/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.headers().get("allow").is_none());
+}
+
+async fn head_is_answered_wherever_get_is(store: Store) {
+    let app = spawn_app(store).await;
+    let get = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let length = get.bytes().await.unwrap().len();
+    let head = app.client.head(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"].to_str().unwrap(),
+        length.to_string(),
+        "HEAD says how long GET's body is"
+    );
+    assert!(head.bytes().await.unwrap().is_empty(), "and sends none");
+
+    // An authenticated route authenticates a HEAD as it does a GET.
+    let admin = app.login_admin().await;
+    let head = app
+        .client
+        .head(app.url("/api/v1/me"))
+        .headers(admin.headers())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    let anonymous = app.client.head(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // The docs page: `/docs` redirects, and no outside validator is named.
+    let docs = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/docs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), 301);
+    assert_eq!(docs.headers()["location"], "/docs/");
+    let config = app.get_text("/docs/swagger-initializer.js").await;
+    assert!(config.contains(r#""validatorUrl": "none""#), "{config}");
 }
 
 async fn the_sweep_ends_expired_sessions_and_purges_old_ones(store: Store) {
