@@ -168,11 +168,17 @@ fn everyone_page(
     }))
 }
 
+/// `sessionId` is there but empty.
+fn empty_session_id() -> Error {
+    Error::InvalidParams("'sessionId' must NOT have fewer than 1 characters".into())
+}
+
 fn required_session_id_query(req: &HttpRequest) -> Result<String, Error> {
     let pairs = query_pairs(req, &["sessionId"])?;
     match param(&pairs, "sessionId") {
-        Some(id) if !id.is_empty() => Ok(id.to_owned()),
-        _ => Err(Error::InvalidParams(
+        Some("") => Err(empty_session_id()),
+        Some(id) => Ok(id.to_owned()),
+        None => Err(Error::InvalidParams(
             "must have required property 'sessionId'".into(),
         )),
     }
@@ -191,8 +197,9 @@ async fn required_session_id_body(
         return Err(Error::UnknownParam(extra.clone()));
     }
     match fields.get("sessionId") {
-        Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
-        Some(Value::String(_)) | None => Err(Error::InvalidParams(
+        Some(Value::String(id)) if id.is_empty() => Err(empty_session_id()),
+        Some(Value::String(id)) => Ok(id.clone()),
+        None => Err(Error::InvalidParams(
             "must have required property 'sessionId'".into(),
         )),
         Some(_) => Err(Error::InvalidParams("'sessionId' must be string".into())),

@@ -79,6 +79,12 @@ async fn logout_me_ends_the_session_and_is_idempotent(store: Store) {
         )
         .await;
         assert_eq!(status, expected, "{request}: {error}");
+        if request == json!({"sessionId": ""}) {
+            assert_eq!(
+                error["error"],
+                "'sessionId' must NOT have fewer than 1 characters [invalid-params]"
+            );
+        }
     }
     let (status, error) = body(
         app.client
