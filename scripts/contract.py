@@ -64,6 +64,16 @@ def login(base, user, password, code=None):
     return {"X-User-Id": data["userId"], "X-Auth-Token": data["authToken"]}
 
 
+def validate_document(base):
+    """The served document must be valid OpenAPI (openapi-spec-validator)."""
+    from openapi_spec_validator import validate
+
+    with urllib.request.urlopen(base + "/api/openapi.json", timeout=30) as r:
+        document = json.load(r)
+    validate(document)
+    print("contract: /api/openapi.json is valid OpenAPI " + document["openapi"], flush=True)
+
+
 def schemathesis(base, headers, extra, max_examples):
     cmd = [
         "st",
@@ -128,6 +138,7 @@ def main():
         call(base, "/api/v1/users.2fa.validateTempToken", {"code": totp(secret)}, headers=admin)
         admin = login(base, "admin", admin_password, totp(secret, 1))
 
+        validate_document(base)
         failures = 0
         for role, headers in (("user", user), ("admin", admin)):
             print(f"== schemathesis as {role}", flush=True)

@@ -89,6 +89,19 @@ async fn the_document_lists_every_route_of_the_contract(store: Store) {
             "{scheme}"
         );
     }
+    // Operation ids are unique, as OpenAPI requires.
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation["operationId"].as_str() {
+                let earlier = ids.insert(id.to_owned(), format!("{method} {path}"));
+                assert!(
+                    earlier.is_none(),
+                    "operationId {id} twice: {earlier:?}, {method} {path}"
+                );
+            }
+        }
+    }
     // Every operation documents every status, with a body schema for JSON.
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {

@@ -165,6 +165,7 @@ async fn user_guid_body(
 
 /// Users with active sessions and how many each has.
 #[utoipa::path(
+    operation_id = "authenticated_sessions_list",
     tag = "admin sessions",
     security(("user_id" = [], "auth_token" = [], "two_factor" = []), ("user_id" = [], "auth_token" = [])),
     params(ListQuery),

@@ -229,6 +229,7 @@ type Answer = Result<HttpResponse, RocketChatError>;
 
 /// The caller's active sessions, paged, sorted and filtered in the store.
 #[utoipa::path(
+    operation_id = "sessions_list",
     tag = "device management",
     security(("user_id" = [], "auth_token" = [])),
     params(ListQueryDoc),
@@ -405,6 +406,7 @@ pub(super) async fn logout_me(
 
 /// Ends anyone's session (idempotent); needs `logout-device-management` and 2FA.
 #[utoipa::path(
+    operation_id = "sessions_logout",
     tag = "device management",
     security(("user_id" = [], "auth_token" = [], "two_factor" = []), ("user_id" = [], "auth_token" = [])),
     request_body = SessionIdBody,
