@@ -158,3 +158,46 @@ fn give_back(conn: &mut Conn, reservation: &Reservation, key: &str) -> Result<()
     failures::clear(conn, Scope::LoginUser, key)?;
     Ok(())
 }
+
+/// Resumes the active session behind `token` (Rocket.Chat's `resume`
+/// login): the same session and token, no new one, and no second factor
+/// asked again, as the session passed its own at login. A token that names
+/// no active session is a failed login, charged against the client IP's
+/// limit like a wrong password; one that does gives the charge back and
+/// marks the session active.
+pub async fn resume(
+    state: &Arc<AppState>,
+    token: String,
+    ip: String,
+) -> Result<(AuthToken, User), Error> {
+    let app = Arc::clone(state);
+    state
+        .db
+        .run(move |conn| {
+            let now = clock::now();
+            let settings = &app.settings;
+            let window = settings.login_failure_window_seconds;
+            let limit = Limit {
+                scope: Scope::LoginIp,
+                key: &ip,
+                max: settings.login_max_failures_per_ip,
+            };
+            let reservation =
+                failures::reserve(conn, &[limit], clock::plus_seconds(now, -window), now)?
+                    .map_err(|refused| Error::Throttled {
+                        retry_after_seconds: refused.retry_after(window, now),
+                    })?;
+            let Some(token) = AuthToken::parse(&token) else {
+                return Err(Error::LoginFailed);
+            };
+            let Some((session, user)) =
+                crate::store::sessions::find_active_by_token(conn, &token.hash(), now)?
+            else {
+                return Err(Error::LoginFailed);
+            };
+            failures::release(conn, &reservation)?;
+            crate::store::sessions::touch(conn, &(&session).into(), &app.lifetime, now)?;
+            Ok((token, user))
+        })
+        .await
+}

@@ -30,6 +30,8 @@ on_both_stores!(
     bad_login_bodies_get_clear_400s,
     oversized_bodies_get_413,
     login_records_the_device_ip_and_host,
+    login_field_errors_name_the_field,
+    resume_answers_the_same_session_again,
 );
 
 async fn the_first_admin_logs_in_with_the_printed_password(store: Store) {
@@ -390,6 +392,84 @@ async fn bad_login_bodies_get_clear_400s(store: Store) {
             "{case}: says what is wrong"
         );
     }
+}
+
+async fn login_field_errors_name_the_field(store: Store) {
+    let app = spawn_app(store).await;
+    let cases = [
+        (json!("admin"), "must be object"),
+        (json!(["admin", "x"]), "must be object"),
+        (json!({"user": 1, "password": "x"}), "'user' must be string"),
+        (
+            json!({"user": "admin", "password": 12}),
+            "'password' must be string",
+        ),
+        (
+            json!({"user": "admin", "password": "x", "code": 123456}),
+            "'code' must be string",
+        ),
+        (json!({"resume": true}), "'resume' must be string"),
+        (
+            json!({"resume": "t", "user": "admin", "password": "x"}),
+            "send either 'resume' or 'user' and 'password', not both",
+        ),
+    ];
+    for (request, message) in cases {
+        let (status, response) = body(app.post_json("/api/v1/login", &request).await).await;
+        assert_eq!(status, 400, "{request}: {response}");
+        assert_eq!(
+            response["error"],
+            format!("{message} [invalid-params]"),
+            "{request}"
+        );
+    }
+}
+
+async fn resume_answers_the_same_session_again(store: Store) {
+    let app = spawn_app(store).await;
+    app.create_user("alice", false);
+    let alice = app.login("alice", USER_PASSWORD).await;
+
+    let (status, resumed) = body(
+        app.post_json("/api/v1/login", &json!({"resume": alice.token}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["status"], "success");
+    assert_eq!(resumed["data"]["userId"], alice.user_id.as_str());
+    assert_eq!(
+        resumed["data"]["authToken"],
+        alice.token.as_str(),
+        "the same token"
+    );
+    assert_eq!(resumed["data"]["me"]["username"], "alice");
+    let (_, page) = body(app.get_as("/api/v1/sessions/list", &alice).await).await;
+    assert_eq!(page["total"], 1, "no new session");
+
+    // A token that names no active session is a failed login.
+    let unauthorized =
+        json!({"status": "error", "error": "Unauthorized", "message": "Unauthorized"});
+    for token in ["x".repeat(43), "not a token at all".into()] {
+        let (status, refused) = body(
+            app.post_json("/api/v1/login", &json!({"resume": token}))
+                .await,
+        )
+        .await;
+        assert_eq!((status, &refused), (401, &unauthorized), "{token}");
+    }
+    assert_eq!(
+        app.post_as("/api/v1/logout", &alice, &json!({}))
+            .await
+            .status(),
+        200
+    );
+    let (status, refused) = body(
+        app.post_json("/api/v1/login", &json!({"resume": alice.token}))
+            .await,
+    )
+    .await;
+    assert_eq!((status, refused), (401, unauthorized), "an ended session");
 }
 
 async fn oversized_bodies_get_413(store: Store) {

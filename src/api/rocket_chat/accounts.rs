@@ -3,6 +3,7 @@
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::{LoginFailed, NotLoggedIn, RocketChatError, TypedError as RcError};
@@ -24,27 +25,93 @@ use crate::state::AppState;
 
 type Answer = Result<HttpResponse, RocketChatError>;
 
-/// `user` (or `username`) and `password`; `code` when the user has TOTP.
-#[derive(Deserialize, ToSchema)]
+/// `user` (or `username`) and `password`, with `code` when the user has
+/// TOTP; or `resume` alone, the token of an active session.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct LoginBody {
     #[schema(min_length = 1, max_length = 64)]
     user: Option<String>,
+    /// The same as `user`.
     #[schema(min_length = 1, max_length = 64)]
     username: Option<String>,
     #[schema(max_length = 1024)]
     password: Option<String>,
     /// A TOTP code (6 digits) or a backup code.
     code: Option<String>,
+    /// An active session's `authToken`: answers that session again, with
+    /// the same token, instead of opening a new one.
+    #[schema(min_length = 1)]
+    resume: Option<String>,
 }
 
-/// Logs in and opens a session from the request's User-Agent, IP and Host.
+/// What a login body asks for.
+enum LoginRequest {
+    Password(Box<Login>),
+    Resume(String),
+}
+
+/// Reads a login body, naming the field at fault the way the other routes
+/// do: "must be object", "'user' must be string", "must have required
+/// property 'password'".
+fn login_request(body: Value, spec: SessionSpec) -> Result<LoginRequest, Error> {
+    let Value::Object(fields) = body else {
+        return Err(Error::InvalidParams("must be object".into()));
+    };
+    let text = |name: &str| -> Result<Option<String>, Error> {
+        match fields.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value.clone())),
+            Some(_) => Err(Error::InvalidParams(format!("'{name}' must be string"))),
+        }
+    };
+    let (user, username, password, code, resume) = (
+        text("user")?,
+        text("username")?,
+        text("password")?,
+        text("code")?,
+        text("resume")?,
+    );
+    let name = user.or(username);
+    if let Some(token) = resume {
+        if name.is_some() || password.is_some() {
+            return Err(Error::InvalidParams(
+                "send either 'resume' or 'user' and 'password', not both".into(),
+            ));
+        }
+        return Ok(LoginRequest::Resume(token));
+    }
+    let name =
+        name.ok_or_else(|| Error::InvalidParams("must have required property 'user'".into()))?;
+    let password = password
+        .ok_or_else(|| Error::InvalidParams("must have required property 'password'".into()))?;
+    login_service::check_rules(&name, &password).map_err(|broken| {
+        Error::InvalidParams(match broken {
+            RuleBroken::NameLength => "'user' must be 1 to 64 bytes".into(),
+            RuleBroken::NameControlCharacter => "'user' must not contain control characters".into(),
+            RuleBroken::PasswordLength => {
+                format!("'password' must be at most {MAX_PASSWORD_BYTES} bytes")
+            }
+        })
+    })?;
+    Ok(LoginRequest::Password(Box::new(Login {
+        name,
+        password,
+        // A blank code is no code: the user is asked for one.
+        code: code.filter(|c| !c.trim().is_empty()),
+        spec,
+    })))
+}
+
+/// Logs in and opens a session from the request's User-Agent, IP and Host;
+/// or, with `resume`, answers an active session again.
 #[utoipa::path(
     tag = "accounts",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 200, description = "Logged in (with `resume`: the same session and token)", body = LoginResponse),
         (status = 400, description = "A field is missing or wrong, the body is not JSON, or a second factor is needed or wrong", body = RcError),
-        (status = 401, description = "Wrong username or password", body = LoginFailed),
+        (status = 401, description = "Wrong username or password, or a `resume` token that names no active session", body = LoginFailed),
         (status = 413, description = "The body is too large", body = RcError),
         (status = 415, description = "Content-Type is not application/json", body = RcError),
         (status = 429, description = "Too many failed logins; see Retry-After", body = LoginFailed),
@@ -54,14 +121,19 @@ pub struct LoginBody {
 #[post("/api/v1/login")]
 pub(super) async fn login(
     req: HttpRequest,
-    body: web::Json<LoginBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Answer {
+    let body: Value = json_body(&req, payload, state.settings.max_body_bytes).await?;
     let origin = extract::origin(&req, &state.settings.trusted_proxies);
-    let login = body
-        .into_inner()
-        .into_login(SessionSpec::login(origin, &state))?;
-    let (token, _session, user) = login_service::login(&state, login).await?;
+    let ip = origin.ip.clone();
+    let (token, user) = match login_request(body, SessionSpec::login(origin, &state))? {
+        LoginRequest::Password(login) => {
+            let (token, _session, user) = login_service::login(&state, *login).await?;
+            (token, user)
+        }
+        LoginRequest::Resume(token) => login_service::resume(&state, token, ip).await?,
+    };
     Ok(HttpResponse::Ok().json(LoginResponse {
         status: "success".into(),
         data: LoginData {
@@ -70,38 +142,6 @@ pub(super) async fn login(
             me: Me::from(&user),
         },
     }))
-}
-
-impl LoginBody {
-    /// The login this body asks for, with this surface's words for a
-    /// broken rule.
-    fn into_login(self, spec: SessionSpec) -> Result<Login, Error> {
-        let name = self
-            .user
-            .or(self.username)
-            .ok_or_else(|| Error::InvalidParams("must have required property 'user'".into()))?;
-        let password = self
-            .password
-            .ok_or_else(|| Error::InvalidParams("must have required property 'password'".into()))?;
-        login_service::check_rules(&name, &password).map_err(|broken| {
-            Error::InvalidParams(match broken {
-                RuleBroken::NameLength => "'user' must be 1 to 64 bytes".into(),
-                RuleBroken::NameControlCharacter => {
-                    "'user' must not contain control characters".into()
-                }
-                RuleBroken::PasswordLength => {
-                    format!("'password' must be at most {MAX_PASSWORD_BYTES} bytes")
-                }
-            })
-        })?;
-        Ok(Login {
-            name,
-            password,
-            // A blank code is no code: the user is asked for one.
-            code: self.code.filter(|c| !c.trim().is_empty()),
-            spec,
-        })
-    }
 }
 
 /// Ends the caller's session.
