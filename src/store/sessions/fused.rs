@@ -17,7 +17,7 @@ use diesel::dsl::count;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::page::{order_by_key, ListedSession, Page, SessionSummary};
+use super::page::{order_by_key, ordered_by, ListedSession, Page, SessionSummary};
 use crate::auth::permissions::{self, Permission};
 use crate::db::schema::{session_counters, sessions, users};
 use crate::db::{collate_c, Conn, DbResult, IntoDbResult};
@@ -97,6 +97,24 @@ fn page_of<T>(rows: Vec<T>, limit: i64, total: i64, listed: impl Fn(T) -> Listed
     Page { rows, total, more }
 }
 
+/// [`page_of`] for rows that begin with a session's summary and its
+/// user's guid, username and name.
+macro_rules! listed_page {
+    ($rows:expr, $limit:expr, $total:expr) => {
+        page_of(
+            $rows,
+            $limit,
+            $total,
+            |(session, user_guid, username, name, ..)| ListedSession {
+                session,
+                user_guid,
+                username,
+                name,
+            },
+        )
+    };
+}
+
 type OwnRow = (SessionSummary, String, String, String, MeColumns, i64);
 
 /// The caller's session behind `user_guid` and `token_hash` (its user must
@@ -127,28 +145,12 @@ pub fn own_page(
             count(sessions::id).over(),
         ))
         .into_boxed();
-    for (key, direction) in sort.keys() {
-        query = order_by_key!(query, *key, *direction);
-    }
-    query = match sort.id_direction() {
-        Direction::Asc => query.then_order_by(sessions::id.asc()),
-        Direction::Desc => query.then_order_by(sessions::id.desc()),
-    };
+    query = ordered_by!(query, sort);
     let rows: Vec<OwnRow> = query.offset(offset).limit(limit + 1).load(conn).db()?;
     let Some((_, _, _, _, me_columns, total)) = rows.first().cloned() else {
         return Ok(None);
     };
-    let page = page_of(
-        rows,
-        limit,
-        total,
-        |(session, user_guid, username, name, ..)| ListedSession {
-            session,
-            user_guid,
-            username,
-            name,
-        },
-    );
+    let page = listed_page!(rows, limit, total);
     Ok(Some((live_session(me_columns), page)))
 }
 
@@ -266,28 +268,12 @@ pub fn everyone_page(
             total,
         ))
         .into_boxed();
-    for (key, direction) in sort.keys() {
-        query = order_by_key!(query, *key, *direction);
-    }
-    query = match sort.id_direction() {
-        Direction::Asc => query.then_order_by(sessions::id.asc()),
-        Direction::Desc => query.then_order_by(sessions::id.desc()),
-    };
+    query = ordered_by!(query, sort);
     let rows: Vec<EveryoneRow> = query.offset(offset).limit(limit + 1).load(conn).db()?;
     let Some((_, _, _, _, Some(id), Some(last_activity_at), total)) = rows.first().cloned() else {
         return Ok(None);
     };
-    let page = page_of(
-        rows,
-        limit,
-        total,
-        |(session, user_guid, username, name, ..)| ListedSession {
-            session,
-            user_guid,
-            username,
-            name,
-        },
-    );
+    let page = listed_page!(rows, limit, total);
     Ok(Some((
         EveryoneCaller {
             id,

@@ -37,6 +37,23 @@ macro_rules! order_by_key {
 
 pub(super) use order_by_key;
 
+/// `query` ordered by `sort`'s keys, then by id in the sort's direction, so
+/// the order is total and a cursor can resume it.
+macro_rules! ordered_by {
+    ($query:expr, $sort:expr) => {{
+        let mut query = $query;
+        for (key, direction) in $sort.keys() {
+            query = order_by_key!(query, *key, *direction);
+        }
+        match $sort.id_direction() {
+            Direction::Asc => query.then_order_by(sessions::id.asc()),
+            Direction::Desc => query.then_order_by(sessions::id.desc()),
+        }
+    }};
+}
+
+pub(super) use ordered_by;
+
 type Source = InnerJoinQuerySource<sessions::table, users::table>;
 type Condition = Box<dyn BoxableExpression<Source, MultiBackend, SqlType = Bool>>;
 
@@ -157,13 +174,7 @@ fn page_planned(conn: &mut Conn, request: &ListRequest<'_>, now: NaiveDateTime) 
     if let Some(cursor) = request.after {
         query = query.filter(after_cursor(request.sort, cursor));
     }
-    for (key, direction) in request.sort.keys() {
-        query = order_by_key!(query, *key, *direction);
-    }
-    query = match request.sort.id_direction() {
-        Direction::Asc => query.then_order_by(sessions::id.asc()),
-        Direction::Desc => query.then_order_by(sessions::id.desc()),
-    };
+    query = ordered_by!(query, request.sort);
     let offset = if request.after.is_some() {
         0
     } else {
