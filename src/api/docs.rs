@@ -62,6 +62,57 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// Declares the headers every answer carries (`X-Request-Id`) and those of
+/// a refusal to retry later (`Retry-After` on 429 and 503), on every
+/// operation's responses.
+fn declare_common_headers(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::{ObjectBuilder, RefOr, Type};
+
+    let text = |pattern: Option<&str>, max_length: Option<usize>| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(pattern)
+            .max_length(max_length)
+            .build()
+    };
+    let request_id = HeaderBuilder::new()
+        .schema(text(None, Some(64)))
+        .description(Some(
+            "The request's id: the client's own `X-Request-Id` when it is plain and at most 64 \
+             characters, else a new one; also in the log line of the request",
+        ))
+        .build();
+    let retry_after = HeaderBuilder::new()
+        .schema(text(Some("^[0-9]+$"), None))
+        .description(Some("Seconds to wait before retrying"))
+        .build();
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                response
+                    .headers
+                    .insert("X-Request-Id".into(), request_id.clone());
+                if status == "429" || status == "503" {
+                    response
+                        .headers
+                        .insert("Retry-After".into(), retry_after.clone());
+                }
+            }
+        }
+    }
+}
+
 /// Serves the document at `/api/openapi.json` and Swagger UI (vendored in
 /// the `utoipa-swagger-ui` crate, nothing fetched) at `/docs/`. Both routes
 /// are added to the document here, as they are registered after the paths
@@ -93,6 +144,7 @@ pub fn service(mut api: utoipa::openapi::OpenApi) -> impl actix_web::dev::HttpSe
         vec![HttpMethod::Get],
         page("The API documentation page", "text/html"),
     );
+    declare_common_headers(&mut api);
     super::methods::record(&api);
     let json = std::sync::Arc::new(api.to_json().unwrap_or_else(|_| "{}".into()));
     (

@@ -89,6 +89,24 @@ async fn the_document_lists_every_route_of_the_contract(store: Store) {
             "{scheme}"
         );
     }
+    // Every answer declares X-Request-Id; 429 and 503 declare Retry-After.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let headers = &response["headers"];
+                assert!(
+                    headers["X-Request-Id"].is_object(),
+                    "{method} {path} {status}: X-Request-Id"
+                );
+                if status == "429" || status == "503" {
+                    assert!(
+                        headers["Retry-After"].is_object(),
+                        "{method} {path} {status}: Retry-After"
+                    );
+                }
+            }
+        }
+    }
     // Operation ids are unique, as OpenAPI requires.
     let mut ids = std::collections::BTreeMap::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
