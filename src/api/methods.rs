@@ -126,14 +126,16 @@ pub fn unrouted(req: &HttpRequest) -> HttpResponse {
         }))
 }
 
-/// `HEAD` is answered as `GET` is, without the body: the request is routed
-/// as a `GET`, and the HTTP layer, which saw a `HEAD`, sends the headers
-/// alone (with the `Content-Length` the body would have had).
+/// `HEAD` is answered as `GET` is, without the body, where `GET` is
+/// served: the request is routed as a `GET`, and the HTTP layer, which saw
+/// a `HEAD`, sends the headers alone (with the `Content-Length` the body
+/// would have had). Elsewhere it stays a `HEAD`, so a 405 or 404 names it.
 pub async fn head_as_get(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if req.method() == Method::HEAD {
+    let serves_get = || allowed(req.path()).is_some_and(|allow| allow.contains(&Method::GET));
+    if req.method() == Method::HEAD && serves_get() {
         req.head_mut().method = Method::GET;
     }
     next.call(req).await

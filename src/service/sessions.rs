@@ -234,15 +234,7 @@ pub fn page(
         filter_budget: state.settings.filter_timeout(),
     };
     let page = sessions::page::page(conn, &request, now)?;
-    let next_cursor = match (page.more, page.rows.last()) {
-        (true, Some(last)) => Some(seal_cursor(query, last, &state.secrets)?),
-        _ => None,
-    };
-    Ok(Page {
-        rows: page.rows,
-        total: page.total,
-        next_cursor,
-    })
+    sealed(query, state, page)
 }
 
 /// The caller's own page and the caller, authenticated by the same

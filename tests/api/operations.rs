@@ -172,6 +172,18 @@ async fn head_is_answered_wherever_get_is(store: Store) {
     let anonymous = app.client.head(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
+    // Where GET is not served, HEAD is refused under its own name.
+    let head = app.client.head(app.url("/api")).send().await.unwrap();
+    assert_eq!(head.status(), 405);
+    assert_eq!(head.headers()["allow"], "POST");
+    let head = app
+        .client
+        .head(app.url("/api/v1/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 404);
+
     // The docs page: `/docs` redirects, and no outside validator is named.
     let docs = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
