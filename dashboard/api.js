@@ -24,6 +24,14 @@ export function clearCredentials() {
   sessionStorage.removeItem(STORAGE_KEY);
 }
 
+/** The admin API's second-factor errors, as /api/v1 names them. */
+const ADMIN_TWO_FACTOR = {
+  err_TwoFactorRequired: 'totp-required',
+  err_TwoFactorNotSetUp: 'totp-required',
+  err_TwoFactorInvalid: 'totp-invalid',
+  err_TwoFactorMaxAttempts: 'totp-max-attempts',
+};
+
 /** A request the server (or the network) refused. */
 export class ApiError extends Error {
   constructor(status, body, headers, message) {
@@ -32,8 +40,11 @@ export class ApiError extends Error {
     this.status = status;
     this.body = body && typeof body === 'object' ? body : null;
     this.retryAfterSeconds = parseRetryAfter(headers?.get('Retry-After'));
-    // /api/v1 bodies carry `errorType`; the admin API carries `Error`.
-    this.errorType = this.body?.errorType ?? this.body?.Error ?? null;
+    // /api/v1 bodies carry `errorType`; the admin API carries `Error`,
+    // whose second-factor codes are read as the /api/v1 ones.
+    const type = this.body?.errorType ?? this.body?.Error ?? null;
+    this.errorType = ADMIN_TWO_FACTOR[type] ?? type;
+    this.twoFactorNotSetUp = type === 'err_TwoFactorNotSetUp';
   }
 
   /** The user cancelled a prompt this request needed. */
@@ -82,7 +93,7 @@ async function secondFactor(message) {
 function wantsCode(error) {
   if (error.status !== 400) return false;
   if (error.errorType === 'totp-invalid') return true;
-  if (error.errorType !== 'totp-required') return false;
+  if (error.errorType !== 'totp-required' || error.twoFactorNotSetUp) return false;
   const methods = error.body?.details?.availableMethods;
   return !Array.isArray(methods) || methods.length > 0;
 }

@@ -100,23 +100,24 @@ export function sessionsPage(main, app) {
     });
   }
 
-  function drawDetail(info) {
+  // The session the panel shows, so ending it can redraw the panel.
+  let shown = null;
+
+  function drawDetail(info, endedAt = null) {
+    shown = info;
     const device = info.device ?? {};
+    const owner = info._user ?? {};
     const rows = [
       ['Session ID', info.sessionId],
+      ['User', [owner.username, owner.name && owner.name !== owner.username ? `(${owner.name})` : ''].filter(Boolean).join(' ')],
       ['User ID', info.userId],
-      ['Roles', (info.roles ?? []).join(', ')],
       ['Device', [device.name, device.longVersion].filter(Boolean).join(' ')],
       ['Device type', device.type],
       ['Operating system', [device.os?.name, device.os?.version].filter(Boolean).join(' ')],
       ['IP address', info.ip],
       ['Host', info.host],
-      ['Instance', info.instanceId],
       ['Signed in', timeEl(info.loginAt)],
-      ['Last activity', timeEl(info.lastActivityAt)],
-      ['Updated', timeEl(info._updatedAt)],
-      ['Ended', info.closedAt ? timeEl(info.closedAt) : 'Active'],
-      ['Token hash (SHA-256)', el('code', { class: 'wrap', text: info.loginToken ?? '' })],
+      ['Ended', endedAt ? timeEl(endedAt) : 'Active'],
     ];
     fill(detail,
       el('h2', { id: 'detail-title', tabindex: '-1', text: `Session ${info.sessionId}` }),
@@ -128,9 +129,9 @@ export function sessionsPage(main, app) {
       el(
         'div',
         { class: 'actions' },
-        info.closedAt
+        endedAt
           ? null
-          : el('button', { type: 'button', class: 'danger', text: 'End this session', onclick: () => endSession(info.sessionId, null) }),
+          : el('button', { type: 'button', class: 'danger', text: 'End this session', onclick: () => endSession(info.sessionId, owner.username ?? null) }),
         closeButton(),
       ),
     );
@@ -148,7 +149,12 @@ export function sessionsPage(main, app) {
     try {
       await api('/api/v1/sessions/logout', { method: 'POST', body: { sessionId }, twoFactor: true, signal: app.signal });
       status.info(`Ended the session ${sessionId}.`);
-      if (selected === sessionId) await showDetail(sessionId);
+      // info.admin finds active sessions only: the panel keeps what it
+      // showed and says when the session ended.
+      if (selected === sessionId && shown?.sessionId === sessionId) {
+        drawDetail(shown, new Date().toISOString());
+        detail.querySelector('h2').focus();
+      }
       list.load({ keepRows: true });
     } catch (error) {
       if (error?.name !== 'AbortError') status.error(describeError(error));

@@ -6,7 +6,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin::error::{AdminBadRequest, AdminErrorBody};
+use super::admin::error::AdminErrorBody;
 use super::rocket_chat::error::{LoginFailed, NotLoggedIn, SimpleError, TypedError};
 
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
@@ -23,16 +23,14 @@ pub(super) async fn to_docs() -> actix_web::HttpResponse {
 #[openapi(
     info(
         title = "sessiond",
-        description = "Session management: Rocket.Chat device management (`/api/v1`), \
-                       admin authenticated sessions (`/api/admin/v1`) and the FairCom-style \
-                       JSON action API (`POST /api`), over one store."
+        description = include_str!("docs_description.md")
     ),
     modifiers(&SecuritySchemes),
-    components(schemas(NotLoggedIn, LoginFailed, SimpleError, TypedError, AdminErrorBody, AdminBadRequest)),
+    components(schemas(NotLoggedIn, LoginFailed, SimpleError, TypedError, AdminErrorBody)),
     tags(
         (name = "accounts", description = "Login, logout, the caller, TOTP enrollment"),
         (name = "device management", description = "Rocket.Chat /api/v1/sessions/*"),
-        (name = "admin sessions", description = "Admin authenticated sessions, seed 002"),
+        (name = "admin sessions", description = "Admin authenticated sessions: every error is `{Success, Error, Message}`"),
         (name = "json action", description = "FairCom-style jsonAction API"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
@@ -63,8 +61,8 @@ impl Modify for SecuritySchemes {
 }
 
 /// Declares the headers every answer carries (`X-Request-Id`) and those of
-/// a refusal to retry later (`Retry-After` on 429 and 503), on every
-/// operation's responses.
+/// a refusal to retry later (`Retry-After` on 429 and 503, and on a 400
+/// that is a two-factor lockout), on every operation's responses.
 fn declare_common_headers(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::{ObjectBuilder, RefOr, Type};
@@ -87,6 +85,13 @@ fn declare_common_headers(api: &mut utoipa::openapi::OpenApi) {
         .schema(text(Some("^[0-9]+$"), None))
         .description(Some("Seconds to wait before retrying"))
         .build();
+    let lockout = HeaderBuilder::new()
+        .schema(text(Some("^[0-9]+$"), None))
+        .description(Some(
+            "On a two-factor lockout (`totp-max-attempts`, `err_TwoFactorMaxAttempts`): seconds \
+             until codes are accepted again",
+        ))
+        .build();
     for item in api.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -107,10 +112,82 @@ fn declare_common_headers(api: &mut utoipa::openapi::OpenApi) {
                     response
                         .headers
                         .insert("Retry-After".into(), retry_after.clone());
+                } else if status == "400" {
+                    response
+                        .headers
+                        .insert("Retry-After".into(), lockout.clone());
                 }
             }
         }
     }
+}
+
+/// The sort keys of each list, for the `sort` parameter's schema.
+const SORTS: [(&str, &[&str]); 2] = [
+    (
+        "/api/v1/sessions/list",
+        &[
+            "loginAt",
+            "device.name",
+            "device.os.name",
+            "device.os.version",
+        ],
+    ),
+    (
+        "/api/v1/sessions/list.all",
+        &[
+            "loginAt",
+            "device.name",
+            "device.os.name",
+            "device.os.version",
+            "_user.username",
+            "_user.name",
+        ],
+    ),
+];
+
+/// The document as JSON, with what utoipa's parameter types cannot say:
+/// `sort` is a JSON object in the query string (OpenAPI's `content` form),
+/// and `filter` is a regular expression.
+fn document(api: &utoipa::openapi::OpenApi) -> String {
+    use serde_json::{json, Value};
+
+    let Ok(mut document) = serde_json::to_value(api) else {
+        return "{}".into();
+    };
+    for (path, keys) in SORTS {
+        let Some(Value::Array(parameters)) = document.pointer_mut(&format!(
+            "/paths/{}/get/parameters",
+            path.replace('~', "~0").replace('/', "~1")
+        )) else {
+            continue;
+        };
+        for parameter in parameters.iter_mut() {
+            let Some(parameter) = parameter.as_object_mut() else {
+                continue;
+            };
+            match parameter.get("name").and_then(Value::as_str) {
+                Some("sort") => {
+                    parameter.remove("schema");
+                    parameter.insert(
+                        "content".into(),
+                        json!({"application/json": {"schema": {
+                            "type": "object",
+                            "propertyNames": {"enum": keys},
+                            "additionalProperties": {"type": "integer", "enum": [1, -1]},
+                        }}}),
+                    );
+                }
+                Some("filter") => {
+                    if let Some(Value::Object(schema)) = parameter.get_mut("schema") {
+                        schema.insert("format".into(), json!("regex"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    serde_json::to_string(&document).unwrap_or_else(|_| "{}".into())
 }
 
 /// Serves the document at `/api/openapi.json` and Swagger UI (vendored in
@@ -146,7 +223,7 @@ pub fn service(mut api: utoipa::openapi::OpenApi) -> impl actix_web::dev::HttpSe
     );
     declare_common_headers(&mut api);
     super::methods::record(&api);
-    let json = std::sync::Arc::new(api.to_json().unwrap_or_else(|_| "{}".into()));
+    let json = std::sync::Arc::new(document(&api));
     (
         actix_web::web::resource(OPENAPI_PATH).route(actix_web::web::get().to(move || {
             let json = json.clone();

@@ -7,10 +7,11 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 
-use crate::api::rocket_chat::error::RocketChatError;
+use crate::api::admin::error::{self as admin, is_admin_path};
+use crate::api::rocket_chat::error::{self as shared, RocketChatError};
 use crate::auth::caller::{AUTH_TOKEN_HEADER, USER_ID_HEADER};
 use crate::auth::{two_factor, Caller, Credentials, Permission};
 use crate::db::Conn;
@@ -97,6 +98,39 @@ impl Access {
     }
 }
 
+/// A request refused before its handler ran, answered in the format of the
+/// surface it was sent to: the admin API's own body on `/api/admin/*`,
+/// the shared one elsewhere.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Refused {
+    error: Error,
+    admin: bool,
+}
+
+impl Refused {
+    fn of(req: &HttpRequest, error: Error) -> Self {
+        Refused {
+            error,
+            admin: is_admin_path(req.path()),
+        }
+    }
+}
+
+impl ResponseError for Refused {
+    fn status_code(&self) -> StatusCode {
+        shared::status(&self.error)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.admin {
+            admin::response(&self.error)
+        } else {
+            shared::response(&self.error)
+        }
+    }
+}
+
 /// A request's credentials and second-factor header: all a route needs to
 /// authorize its caller inside its own store call.
 pub struct Guard {
@@ -105,8 +139,8 @@ pub struct Guard {
 }
 
 impl FromRequest for Guard {
-    type Error = RocketChatError;
-    type Future = Ready<Result<Self, RocketChatError>>;
+    type Error = Refused;
+    type Future = Ready<Result<Self, Refused>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let code = req
@@ -117,7 +151,7 @@ impl FromRequest for Guard {
         ready(
             read_credentials(req)
                 .map(|credentials| Guard { credentials, code })
-                .map_err(RocketChatError),
+                .map_err(|error| Refused::of(req, error)),
         )
     }
 }

@@ -14,6 +14,12 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse};
 use utoipa::openapi::OpenApi;
 
+use super::admin::error::{is_admin_path, AdminErrorBody};
+use super::json_action;
+
+/// The JSON action API's one route.
+const JSON_ACTION_PATH: &str = "/api";
+
 /// A path template (`{name}` matches one segment, `{name:.*}` the rest)
 /// and the methods it answers, `HEAD` included where `GET` is.
 struct Route {
@@ -101,29 +107,42 @@ pub fn allowed(path: &str) -> Option<&'static [Method]> {
 }
 
 /// The answer for a request no route took: 405 with `Allow` when the path
-/// is served with other methods, else 404.
+/// is served with other methods, else 404; each in the body format of the
+/// surface the path belongs to.
 pub fn unrouted(req: &HttpRequest) -> HttpResponse {
-    let Some(allow) = allowed(req.path()) else {
-        return HttpResponse::NotFound().json(serde_json::json!({
-            "success": false,
-            "error": format!("No route for {} {}", req.method(), req.path()),
-        }));
+    let (method, path) = (req.method(), req.path());
+    let Some(allow) = allowed(path) else {
+        let message = format!("No route for {method} {path}");
+        let mut response = HttpResponse::NotFound();
+        return if is_admin_path(path) {
+            response.json(admin_body("err_NotFound", message))
+        } else {
+            response.json(serde_json::json!({"success": false, "error": message}))
+        };
     };
     let allow = allow
         .iter()
         .map(Method::as_str)
         .collect::<Vec<_>>()
         .join(", ");
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, allow.clone()))
-        .json(serde_json::json!({
-            "success": false,
-            "error": format!(
-                "{} is not allowed on {}; use {allow}",
-                req.method(),
-                req.path()
-            ),
-        }))
+    let message = format!("{method} is not allowed on {path}; use {allow}");
+    let mut response = HttpResponse::MethodNotAllowed();
+    response.insert_header((header::ALLOW, allow));
+    if path == JSON_ACTION_PATH {
+        response.json(json_action::method_not_allowed(message))
+    } else if is_admin_path(path) {
+        response.json(admin_body("err_MethodNotAllowed", message))
+    } else {
+        response.json(serde_json::json!({"success": false, "error": message}))
+    }
+}
+
+fn admin_body(code: &'static str, message: String) -> AdminErrorBody {
+    AdminErrorBody {
+        success: false,
+        error: code,
+        message,
+    }
 }
 
 /// `HEAD` is answered as `GET` is, without the body, where `GET` is

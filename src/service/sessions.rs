@@ -201,6 +201,21 @@ pub fn describe(
     }))
 }
 
+/// Any user's active session by `sessionId`, with its owner; an ended,
+/// expired or unknown one is [`Missing::Session`].
+pub fn describe_active(
+    conn: &mut Conn,
+    session_id: &str,
+    now: NaiveDateTime,
+) -> Result<(Session, User), Error> {
+    let found = if plausible_session_id(session_id) {
+        sessions::find_active_by_session_id(conn, session_id, now)?
+    } else {
+        None
+    };
+    found.ok_or(Error::NotFound(Missing::Session))
+}
+
 /// A `sessionId` that cannot name any session.
 fn plausible_session_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())

@@ -7,7 +7,8 @@ use crate::helpers::{body, spawn_app, Session, Store, TestApp, USER_PASSWORD};
 use crate::on_both_stores;
 
 const BASE: &str = "/api/admin/v1/authenticated-sessions";
-const FORBIDDEN: &str = r#"{"success":false,"error":"User does not have the permissions required for this action [error-unauthorized]"}"#;
+const UNAUTHORIZED: &str = r#"{"Success":false,"Error":"err_Unauthorized","Message":"You must be logged in to do this: send X-User-Id and X-Auth-Token of an active session"}"#;
+const FORBIDDEN: &str = r#"{"Success":false,"Error":"err_Forbidden","Message":"This API needs the manage-sessions permission, which the admin role has"}"#;
 const NO_ACTIVE_SESSION: &str = r#"{"Success":false,"Error":"err_NoActiveSession","Message":"No active session was found for the provided session ID"}"#;
 
 fn parsed(raw: &str) -> Value {
@@ -60,6 +61,7 @@ on_both_stores!(
     revoke_refuses_bad_bodies,
     revoke_user_ends_all_of_a_users_sessions,
     every_route_needs_an_admin_and_the_second_factor,
+    a_two_factor_lockout_is_answered_in_the_admin_format,
 );
 
 async fn list_counts_each_users_active_sessions(store: Store) {
@@ -677,6 +679,48 @@ async fn revoke_user_ends_all_of_a_users_sessions(store: Store) {
     assert_eq!(error["Error"], "err_InvalidRequest");
 }
 
+async fn a_two_factor_lockout_is_answered_in_the_admin_format(store: Store) {
+    let app = spawn_app(store).await;
+    let admin = app.login_admin().await;
+    let list = format!("{BASE}/list");
+    // Before enrolling, the answer says how to.
+    let (status, error) = body(app.get_with_code(&list, &admin, None).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(error["Error"], "err_TwoFactorNotSetUp", "{error}");
+    assert!(
+        error["Message"]
+            .as_str()
+            .unwrap()
+            .contains("POST /api/v1/users.2fa.enableTOTP"),
+        "{error}"
+    );
+    app.enroll_totp(&admin).await;
+    let mut last = (0, Value::Null, None);
+    for _ in 0..8 {
+        let response = app.get_with_code(&list, &admin, Some("000000")).await;
+        let retry_after = response.headers().get("retry-after").cloned();
+        let (status, error) = body(response).await;
+        last = (status, error, retry_after);
+        if last.1["Error"] != "err_TwoFactorInvalid" {
+            break;
+        }
+    }
+    let (status, error, retry_after) = last;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["Error"], "err_TwoFactorMaxAttempts", "{error}");
+    let seconds: i64 = retry_after
+        .expect("a lockout says when to retry")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(seconds > 0);
+    assert_eq!(
+        error["Message"],
+        format!("Too many wrong two-factor codes. Wait {seconds} seconds before trying again")
+    );
+}
+
 async fn every_route_needs_an_admin_and_the_second_factor(store: Store) {
     let app = spawn_app(store).await;
     app.create_user("bob", false);
@@ -707,8 +751,22 @@ async fn every_route_needs_an_admin_and_the_second_factor(store: Store) {
             }
             builder.send()
         };
-        let (status, _) = body(call(None, None).await.unwrap()).await;
-        assert_eq!(status, 401, "{path} without credentials");
+        // Every refusal is in the admin API's own format.
+        let (status, error) = body(call(None, None).await.unwrap()).await;
+        assert_eq!(
+            (status, error),
+            (401, parsed(UNAUTHORIZED)),
+            "{path} without credentials"
+        );
+        let mut ended = bob.clone();
+        let last = if ended.token.ends_with('A') { "B" } else { "A" };
+        ended.token.replace_range(ended.token.len() - 1.., last);
+        let (status, error) = body(call(Some(&ended), None).await.unwrap()).await;
+        assert_eq!(
+            (status, error),
+            (401, parsed(UNAUTHORIZED)),
+            "{path} with a token that names no session"
+        );
         let (status, error) = body(call(Some(&bob), None).await.unwrap()).await;
         assert_eq!(
             (status, error),
@@ -717,10 +775,16 @@ async fn every_route_needs_an_admin_and_the_second_factor(store: Store) {
         );
         let (status, error) = body(call(Some(&admin), None).await.unwrap()).await;
         assert_eq!(status, 400, "{path} without a code");
-        assert_eq!(error["errorType"], "totp-required", "{path}");
+        assert_eq!(
+            error,
+            json!({"Success": false, "Error": "err_TwoFactorRequired",
+                   "Message": "Send a TOTP code, or one of your backup codes, in the x-2fa-code header"}),
+            "{path}"
+        );
         let (status, error) = body(call(Some(&admin), Some("000000")).await.unwrap()).await;
         assert_eq!(status, 400, "{path} with a wrong code");
-        assert_eq!(error["errorType"], "totp-invalid", "{path}");
+        assert_eq!(error["Error"], "err_TwoFactorInvalid", "{path}");
+        assert_eq!(error["Success"], false, "{path}");
     }
     let code = crate::helpers::current_code(&secret, 1);
     let (status, _) = body(

@@ -99,6 +99,22 @@ async fn unknown_routes_get_a_json_404(store: Store) {
         response,
         json!({"success": false, "error": "No route for GET /api/v1/nope"})
     );
+
+    // The admin API answers in its own format.
+    let (status, response) = body(
+        app.client
+            .get(app.url("/api/admin/v1/authenticated-sessions/nope"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        response,
+        json!({"Success": false, "Error": "err_NotFound",
+               "Message": "No route for GET /api/admin/v1/authenticated-sessions/nope"})
+    );
 }
 
 async fn wrong_methods_get_405_with_allow(store: Store) {
@@ -129,11 +145,16 @@ async fn wrong_methods_get_405_with_allow(store: Store) {
         let (status, reply) = body(response).await;
         assert_eq!(status, 405, "{method} {path}: {reply}");
         assert_eq!(allowed.unwrap(), allow, "{method} {path}");
-        assert_eq!(
-            reply["error"],
-            format!("{method} is not allowed on {path}; use {allow}"),
-            "{method} {path}"
-        );
+        let message = format!("{method} is not allowed on {path}; use {allow}");
+        // Each surface answers in its own format.
+        let expected = if path == "/api" {
+            json!({"result": {}, "requestId": null, "errorCode": 34009, "errorMessage": message})
+        } else if path.starts_with("/api/admin/") {
+            json!({"Success": false, "Error": "err_MethodNotAllowed", "Message": message})
+        } else {
+            json!({"success": false, "error": message})
+        };
+        assert_eq!(reply, expected, "{method} {path}");
     }
     // A path no route has is still 404, whatever the method.
     let response = app

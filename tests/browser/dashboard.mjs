@@ -538,12 +538,14 @@ async function run(context, { alice, mallory, marked }) {
   const hostValue = await detail.locator('dt:text-is("Host") + dd').textContent();
   same(hostValue, XSS_HOST, 'the detail panel shows a Host header that is markup as text');
   same(await detail.locator('dt:text-is("Ended") + dd').textContent(), 'Active', 'the session is active');
+  same(await detail.locator('dt:text-is("User") + dd').textContent(), `${XSS_USER} (${XSS_NAME})`, 'the detail panel names the owner, markup as text');
   await screenshot(adminPage, 'sessions-detail-1280');
   await detail.getByRole('button', { name: 'End this session' }).click();
   await confirmIn(adminPage, 'End session');
   await adminPage.getByText(`Ended the session ${marked.sessionId}.`).waitFor();
-  await detail.locator('dt:text-is("Ended") + dd time').waitFor();
-  ok(true, 'the detail panel shows when the session ended');
+  const endedAt = await detail.locator('dt:text-is("Ended") + dd time').getAttribute('datetime');
+  ok(Math.abs(Date.parse(endedAt) - Date.now()) < 60_000, 'the detail panel shows when the session ended', endedAt);
+  same(await detail.getByRole('button', { name: 'End this session' }).count(), 0, 'an ended session offers no end button');
   same(await meStatus(marked), 401, 'the token of the session the admin ended is refused');
   await settled(adminPage);
   await adminPage.locator('.results .empty').waitFor();

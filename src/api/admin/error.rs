@@ -1,16 +1,21 @@
-//! Errors on the admin surface (`/api/admin/*`), in its PascalCase format
-//! `{"Success":false,"Error":"err_…","Message":"…"}`. Authentication,
-//! permission and two-factor answers keep the bodies every route of the
-//! service shares (`rocket_chat::error`).
+//! Errors on the admin surface (`/api/admin/*`), every one in its PascalCase
+//! format `{"Success":false,"Error":"err_…","Message":"…"}`: authentication,
+//! permission and the second factor included. The HTTP status of each is
+//! the one every surface gives it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::api::rocket_chat::error::{self as shared, TypedError};
+use crate::api::rocket_chat::error as shared;
 use crate::db::DbError;
-use crate::error::{Error, Missing};
+use crate::error::{Error, Missing, TwoFactorError};
+
+/// Whether `path` is on the admin surface.
+pub fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/api/admin/")
+}
 
 /// An [`Error`] as the admin surface answers it.
 #[derive(Debug, thiserror::Error)]
@@ -41,20 +46,48 @@ pub struct AdminErrorBody {
     pub message: String,
 }
 
-/// A 400 on the admin surface: its own error body, or one of the TOTP
-/// errors every 2FA route shares. (For the document only.)
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum AdminBadRequest {
-    Admin(AdminErrorBody),
-    TwoFactor(TypedError),
-}
-
-/// The admin body for `error`, or `None` for the answers that are the same
-/// on every surface (401, 403, 429 from login, the TOTP errors).
-pub fn body(error: &Error) -> Option<AdminErrorBody> {
+/// The admin body for `error`.
+pub fn body(error: &Error) -> AdminErrorBody {
     let (code, message) = match error {
+        Error::Unauthorized => (
+            "err_Unauthorized",
+            "You must be logged in to do this: send X-User-Id and X-Auth-Token of an active session"
+                .into(),
+        ),
+        Error::LoginFailed => ("err_Unauthorized", "Unauthorized".into()),
+        Error::Throttled {
+            retry_after_seconds,
+        } => (
+            "err_TooManyRequests",
+            format!("Too many failed attempts. Wait {retry_after_seconds} seconds before trying again."),
+        ),
+        Error::Forbidden => (
+            "err_Forbidden",
+            "This API needs the manage-sessions permission, which the admin role has".into(),
+        ),
+        Error::TwoFactor(TwoFactorError::Required { enrolled: true }) => (
+            "err_TwoFactorRequired",
+            "Send a TOTP code, or one of your backup codes, in the x-2fa-code header".into(),
+        ),
+        Error::TwoFactor(TwoFactorError::Required { enrolled: false }) => (
+            "err_TwoFactorNotSetUp",
+            "Two-factor authentication is required but not set up for this user: enroll with \
+             POST /api/v1/users.2fa.enableTOTP, then confirm the code with \
+             POST /api/v1/users.2fa.validateTempToken"
+                .into(),
+        ),
+        Error::TwoFactor(TwoFactorError::Invalid) => (
+            "err_TwoFactorInvalid",
+            "The code in x-2fa-code is wrong, malformed or already used".into(),
+        ),
+        Error::TwoFactor(TwoFactorError::MaxAttempts {
+            retry_after_seconds,
+        }) => (
+            "err_TwoFactorMaxAttempts",
+            format!(
+                "Too many wrong two-factor codes. Wait {retry_after_seconds} seconds before trying again"
+            ),
+        ),
         Error::InvalidParams(message) | Error::BadRequest { message, .. } => {
             ("err_InvalidRequest", message.clone())
         }
@@ -89,17 +122,17 @@ pub fn body(error: &Error) -> Option<AdminErrorBody> {
                 .into(),
         ),
         Error::Internal(_) => ("err_Internal", "Internal server error".into()),
-        Error::Unauthorized
-        | Error::LoginFailed
-        | Error::Throttled { .. }
-        | Error::Forbidden
-        | Error::TwoFactor(_) => return None,
     };
-    Some(AdminErrorBody {
+    AdminErrorBody {
         success: false,
         error: code,
         message,
-    })
+    }
+}
+
+/// `error` as the admin surface answers it.
+pub fn response(error: &Error) -> HttpResponse {
+    shared::builder(error).json(body(error))
 }
 
 impl ResponseError for AdminError {
@@ -108,9 +141,6 @@ impl ResponseError for AdminError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        match body(&self.0) {
-            Some(body) => shared::builder(&self.0).json(body),
-            None => shared::response(&self.0),
-        }
+        response(&self.0)
     }
 }

@@ -1,5 +1,5 @@
-//! Admin authenticated sessions: `/api/admin/v1/authenticated-sessions/*`
-//! (seed 002). PascalCase fields, numeric ids, paged lists with
+//! Admin authenticated sessions: `/api/admin/v1/authenticated-sessions/*`,
+//! as the original admin API defines them. PascalCase fields, numeric ids, paged lists with
 //! `X-Total-Count` and an RFC 8288 `Link` header. Every route needs the
 //! `manage-sessions` permission and the second factor, checked in the
 //! route's store call (`extract::Guard`).
@@ -9,11 +9,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{AdminBadRequest, AdminError, AdminErrorBody};
+use super::error::{AdminError, AdminErrorBody};
 use super::link::paged;
 use super::wire::{AdminSession, AdminSuccess, RevokeUserResult, UserSessionsRow};
 use crate::api::extract::{Access, Guard};
-use crate::api::rocket_chat::error::{NotLoggedIn, SimpleError};
 use crate::api::{json_body, param, query_pairs};
 use crate::auth::Permission;
 use crate::db::Conn;
@@ -174,9 +173,9 @@ async fn user_guid_body(
             ("X-Total-Count" = i64, description = "Rows across all pages"),
             ("Link" = String, description = "RFC 8288 links: first, prev, next, last"),
         )),
-        (status = 400, description = "Bad paging or sort (err_InvalidRequest), or the second factor is missing or wrong (the TOTP bodies)", body = AdminBadRequest),
-        (status = 401, description = "Not logged in", body = NotLoggedIn),
-        (status = 403, description = "Not an admin", body = SimpleError),
+        (status = 400, description = "Bad paging or sort (err_InvalidRequest), or the second factor is missing, wrong or locked out (err_TwoFactorRequired, err_TwoFactorNotSetUp, err_TwoFactorInvalid, err_TwoFactorMaxAttempts with Retry-After)", body = AdminErrorBody),
+        (status = 401, description = "Not logged in (err_Unauthorized)", body = AdminErrorBody),
+        (status = 403, description = "Not an admin (err_Forbidden)", body = AdminErrorBody),
         (status = 429, description = "The caller already has as many admin lists running as allowed (`err_TooManyRequests`); see Retry-After", body = AdminErrorBody),
         (status = 503, description = "The store is unavailable, or every slot for admin lists stayed busy (`err_Busy`); retry", body = AdminErrorBody),
     )
@@ -244,10 +243,10 @@ fn users_page(
             ("X-Total-Count" = i64, description = "Rows across all pages"),
             ("Link" = String, description = "RFC 8288 links: first, prev, next, last"),
         )),
-        (status = 400, description = "A guid that is not a UUID, bad paging, or the second factor is missing or wrong", body = AdminBadRequest),
+        (status = 400, description = "A guid that is not a UUID or bad paging (err_InvalidRequest), or the second factor is missing, wrong or locked out (err_TwoFactorRequired, err_TwoFactorNotSetUp, err_TwoFactorInvalid, err_TwoFactorMaxAttempts with Retry-After)", body = AdminErrorBody),
         (status = 404, description = "No such user (err_UserNotFound)", body = AdminErrorBody),
-        (status = 401, description = "Not logged in", body = NotLoggedIn),
-        (status = 403, description = "Not an admin", body = SimpleError),
+        (status = 401, description = "Not logged in (err_Unauthorized)", body = AdminErrorBody),
+        (status = 403, description = "Not an admin (err_Forbidden)", body = AdminErrorBody),
         (status = 429, description = "The caller already has as many admin lists running as allowed (`err_TooManyRequests`); see Retry-After", body = AdminErrorBody),
         (status = 503, description = "The store is unavailable, or every slot for admin lists stayed busy (`err_Busy`); retry", body = AdminErrorBody),
     )
@@ -307,13 +306,13 @@ fn sessions_of_user(
     request_body = RevokeBody,
     responses(
         (status = 200, description = "Revoked", body = AdminSuccess),
-        (status = 400, description = "A missing or malformed body (err_InvalidRequest), or the second factor is missing or wrong", body = AdminBadRequest),
+        (status = 400, description = "A missing or malformed body (err_InvalidRequest), or the second factor is missing, wrong or locked out (err_TwoFactorRequired, err_TwoFactorNotSetUp, err_TwoFactorInvalid, err_TwoFactorMaxAttempts with Retry-After)", body = AdminErrorBody),
         (status = 404, description = "No active session with that ID (err_NoActiveSession)", body = AdminErrorBody),
-        (status = 413, description = "The body is too large", body = AdminErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = AdminErrorBody),
-        (status = 401, description = "Not logged in", body = NotLoggedIn),
-        (status = 403, description = "Not an admin", body = SimpleError),
-        (status = 503, description = "The store is unavailable; retry", body = AdminErrorBody),
+        (status = 413, description = "The body is too large (err_PayloadTooLarge)", body = AdminErrorBody),
+        (status = 415, description = "Content-Type is not application/json (err_UnsupportedMediaType)", body = AdminErrorBody),
+        (status = 401, description = "Not logged in (err_Unauthorized)", body = AdminErrorBody),
+        (status = 403, description = "Not an admin (err_Forbidden)", body = AdminErrorBody),
+        (status = 503, description = "The store is unavailable (err_ServiceUnavailable); retry", body = AdminErrorBody),
     )
 )]
 #[post("/api/admin/v1/authenticated-sessions/revoke")]
@@ -340,13 +339,13 @@ pub(super) async fn revoke(
     request_body = RevokeUserBody,
     responses(
         (status = 200, description = "How many ended", body = RevokeUserResult),
-        (status = 400, description = "A missing or malformed body, or the second factor is missing or wrong", body = AdminBadRequest),
+        (status = 400, description = "A missing or malformed body (err_InvalidRequest), or the second factor is missing, wrong or locked out (err_TwoFactorRequired, err_TwoFactorNotSetUp, err_TwoFactorInvalid, err_TwoFactorMaxAttempts with Retry-After)", body = AdminErrorBody),
         (status = 404, description = "No such user (err_UserNotFound)", body = AdminErrorBody),
-        (status = 413, description = "The body is too large", body = AdminErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = AdminErrorBody),
-        (status = 401, description = "Not logged in", body = NotLoggedIn),
-        (status = 403, description = "Not an admin", body = SimpleError),
-        (status = 503, description = "The store is unavailable; retry", body = AdminErrorBody),
+        (status = 413, description = "The body is too large (err_PayloadTooLarge)", body = AdminErrorBody),
+        (status = 415, description = "Content-Type is not application/json (err_UnsupportedMediaType)", body = AdminErrorBody),
+        (status = 401, description = "Not logged in (err_Unauthorized)", body = AdminErrorBody),
+        (status = 403, description = "Not an admin (err_Forbidden)", body = AdminErrorBody),
+        (status = 503, description = "The store is unavailable (err_ServiceUnavailable); retry", body = AdminErrorBody),
     )
 )]
 #[post("/api/admin/v1/authenticated-sessions/revoke-user")]

@@ -99,7 +99,7 @@ impl From<(&Session, &User)> for AdminSession {
     }
 }
 
-/// `"<name>- v. <version>"`, with `Other` for an unknown name, as in seed 002.
+/// `"<name>- v. <version>"`, with `Other` for an unknown name, as the admin API original reads them.
 fn name_and_version(name: &str, version: &str) -> String {
     let name = if name.is_empty() { "Other" } else { name };
     format!("{name}- v. {version}")
@@ -110,7 +110,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_device_parts_read_as_in_the_seed() {
+    fn unknown_device_parts_read_as_the_original_api_does() {
         assert_eq!(name_and_version("", ""), "Other- v. ");
         assert_eq!(
             name_and_version("Chrome", "113.0.0.0"),

@@ -2,14 +2,14 @@
 
 use super::*;
 
-/// The seed's text for a token that matches no active session.
+/// FairCom's text for a token that matches no active session.
 pub const NO_SESSION_MESSAGE: &str = "'authToken' does not match any existing session. Use a valid 'authToken' or use 'createSession' to create a valid 'authToken'.";
 
 /// Everything that can go wrong, with this surface's codes. The one place
 /// where the shared `Error` becomes a code is `From<Error>` below.
 #[derive(Debug)]
 pub(super) enum ActionError {
-    /// 12031: the token matches no active session (the seed's code and text).
+    /// 12031: the token matches no active session (FairCom's code and text).
     NoSession,
     /// 34001
     InvalidJson(String),
@@ -27,6 +27,8 @@ pub(super) enum ActionError {
     BodyTimeout,
     /// 34008
     NotJson,
+    /// 34009: sent with another method than POST (HTTP 405).
+    MethodNotAllowed(String),
     /// 34010: the same answer whether the user exists or not.
     BadCredentials,
     /// 34011: failed logins or two-factor codes over the limit.
@@ -60,6 +62,7 @@ impl ActionError {
             ActionError::BodyTooLarge { .. } => 34006,
             ActionError::BodyTimeout => 34007,
             ActionError::NotJson => 34008,
+            ActionError::MethodNotAllowed(_) => 34009,
             ActionError::BadCredentials => 34010,
             ActionError::Throttled { .. } => 34011,
             ActionError::TwoFactorRequired => 34012,
@@ -94,6 +97,7 @@ impl ActionError {
             ActionError::NotJson => {
                 "Content-Type must be application/json: send the envelope as a JSON object.".to_owned()
             }
+            ActionError::MethodNotAllowed(message) => message.clone(),
             ActionError::BodyTimeout => {
                 "The request body did not arrive in time; send it in full right after the headers.".to_owned()
             }

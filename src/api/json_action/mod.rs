@@ -1,4 +1,4 @@
-//! The JSON action API: `POST /api` (seed 000, FairCom's jsonAction protocol).
+//! The JSON action API: `POST /api` (FairCom's jsonAction protocol for sessions).
 //!
 //! One endpoint takes an envelope `{requestId?, api?, action, params?,
 //! apiVersion?, debug?, authToken?, responseOptions?}` and answers HTTP 200
@@ -39,7 +39,7 @@ use params::*;
 use reply::*;
 use wire::*;
 
-/// The request envelope (seed 000). Any body gets an envelope back; this is
+/// The request envelope. Any body gets an envelope back; this is
 /// the shape that does something.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -132,6 +132,12 @@ pub(super) async fn handle(
         response.force_close();
     }
     response.json(reply.into_json())
+}
+
+/// The envelope for `/api` asked with another method than POST (`errorCode`
+/// 34009), which is answered with HTTP 405.
+pub fn method_not_allowed(message: String) -> Value {
+    Reply::failure(ActionError::MethodNotAllowed(message)).into_json()
 }
 
 /// The body as a JSON object, or why it is not one.

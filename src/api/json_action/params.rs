@@ -2,11 +2,11 @@
 
 use super::*;
 
-/// The longest `description` a session may carry (seed: 1 to 65,500 bytes).
+/// The longest `description` a session may carry (FairCom: 1 to 65,500 bytes).
 pub const MAX_DESCRIPTION_BYTES: usize = 65_500;
 /// Entries of `usernameFilter` and `authTokens` a request may carry.
 pub(super) const MAX_LIST_ENTRIES: usize = 100;
-/// The longest `authToken` the seed allows.
+/// The longest `authToken` FairCom allows.
 pub(super) const MAX_TOKEN_BYTES: usize = 255;
 /// The longest `api`, `apiVersion` or `defaultApi`.
 pub(super) const MAX_NAME_BYTES: usize = 64;

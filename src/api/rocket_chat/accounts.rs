@@ -2,7 +2,7 @@
 //! /api/v1/logout`, `GET /api/v1/me`, and TOTP enrollment.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -25,24 +25,53 @@ use crate::state::AppState;
 
 type Answer = Result<HttpResponse, RocketChatError>;
 
-/// `user` (or `username`) and `password`, with `code` when the user has
-/// TOTP; or `resume` alone, the token of an active session.
-#[derive(ToSchema)]
+/// A login body: `user` (or `username`) and `password`, with `code` when
+/// the user has TOTP; or `resume` alone. (For the document; the handler
+/// reads the body field by field to name the one at fault.)
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
-pub struct LoginBody {
+pub enum LoginBody {
+    User(UserLogin),
+    Username(UsernameLogin),
+    Resume(ResumeLogin),
+}
+
+/// Logs in with a username and password.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UserLogin {
+    /// The username.
     #[schema(min_length = 1, max_length = 64)]
-    user: Option<String>,
-    /// The same as `user`.
-    #[schema(min_length = 1, max_length = 64)]
-    username: Option<String>,
+    user: String,
     #[schema(max_length = 1024)]
-    password: Option<String>,
-    /// A TOTP code (6 digits) or a backup code.
+    password: String,
+    /// A TOTP code (6 digits) or a backup code; needed when the user has
+    /// TOTP.
     code: Option<String>,
-    /// An active session's `authToken`: answers that session again, with
-    /// the same token, instead of opening a new one.
+}
+
+/// The same, naming the user `username`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UsernameLogin {
+    #[schema(min_length = 1, max_length = 64)]
+    username: String,
+    #[schema(max_length = 1024)]
+    password: String,
+    /// A TOTP code (6 digits) or a backup code; needed when the user has
+    /// TOTP.
+    code: Option<String>,
+}
+
+/// Resumes an active session: answers that session again, with the same
+/// token, instead of opening a new one.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ResumeLogin {
+    /// An active session's `authToken`.
     #[schema(min_length = 1)]
-    resume: Option<String>,
+    resume: String,
 }
 
 /// What a login body asks for.

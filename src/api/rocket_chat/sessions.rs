@@ -1,4 +1,4 @@
-//! Rocket.Chat device management: `/api/v1/sessions/*` (seeds 001, 003, 004).
+//! Rocket.Chat device management: `/api/v1/sessions/*` (as Rocket.Chat documents it).
 //!
 //! Every handler checks, in order: authentication (401), permission (403),
 //! parameters (400), then the second factor (400), in one store call with
@@ -10,7 +10,9 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{NotLoggedIn, RocketChatError, SimpleError, TypedError as RcError};
-use super::wire::{ListShape, LogoutOthersResult, LogoutResult, SessionInfo, SessionPage};
+use super::wire::{
+    ListShape, LogoutOthersResult, LogoutResult, PopulatedSession, SessionInfo, SessionPage,
+};
 use crate::api::extract::{Access, Guard};
 use crate::api::{json_body, param, query_pairs};
 use crate::auth::{Caller, Credentials, Permission};
@@ -39,9 +41,12 @@ struct ListQueryDoc {
     /// A case-insensitive, unanchored regular expression.
     #[param(max_length = 256)]
     filter: Option<String>,
-    /// JSON such as `{"loginAt":-1}`; values 1 or -1.
+    /// A JSON object such as `{"loginAt":-1}`: sort keys in order, each 1
+    /// (ascending) or -1 (descending).
     sort: Option<String>,
-    /// The `nextCursor` of the previous page, in place of `offset`.
+    /// The `nextCursor` of the previous page, in place of `offset`, with the
+    /// same `sort` and `filter`.
+    #[param(pattern = "^[A-Za-z0-9_-]*$", max_length = 4096)]
     cursor: Option<String>,
 }
 
@@ -334,16 +339,17 @@ pub(super) async fn info(guard: Guard, req: HttpRequest, state: web::Data<AppSta
     Ok(HttpResponse::Ok().json(SessionInfo::from(found)))
 }
 
-/// Any user's session, by exact id; needs `view-device-management` and 2FA.
+/// Any user's active session, by exact id, as `list.all` shows it; needs
+/// `view-device-management` and 2FA.
 #[utoipa::path(
     tag = "device management",
     security(("user_id" = [], "auth_token" = [], "two_factor" = []), ("user_id" = [], "auth_token" = [])),
     params(SessionIdQuery),
     responses(
-        (status = 200, description = "The session", body = SessionInfo),
+        (status = 200, description = "The session with its owner", body = PopulatedSession),
         (status = 400, description = "Bad parameters, or the second factor is missing or wrong", body = RcError),
         (status = 403, description = "Missing permission", body = SimpleError),
-        (status = 404, description = "Unknown session", body = SimpleError),
+        (status = 404, description = "Unknown, ended or expired session", body = SimpleError),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
         (status = 503, description = "The store is unavailable; retry", body = RcError),
     )
@@ -358,14 +364,10 @@ pub(super) async fn info_admin(
     let access = Access::admin(Permission::ViewDeviceManagement);
     let found = guard
         .run(&state, access, session_id, |conn, _, _, session_id| {
-            let target = Target::SessionId {
-                session_id: &session_id,
-                owner: None,
-            };
-            sessions::describe(conn, target, clock::now())
+            sessions::describe_active(conn, &session_id, clock::now())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(SessionInfo::from(found)))
+    Ok(HttpResponse::Ok().json(PopulatedSession::from(found)))
 }
 
 /// Ends one of the caller's sessions (idempotent).

@@ -75,7 +75,8 @@ pub struct SessionPage {
     pub success: bool,
 }
 
-/// A session in full, as seed 004.
+/// A session in full: Rocket.Chat's session document, with the stored
+/// hash of the token in `loginToken`.
 #[derive(Serialize, ToSchema)]
 pub struct SessionInfo {
     #[serde(rename = "_id")]
@@ -114,6 +115,14 @@ pub struct SessionInfo {
     pub closed_at: Option<String>,
     #[serde(rename = "lastActivityAt")]
     pub last_activity_at: String,
+    pub success: bool,
+}
+
+/// `info.admin`: the session as `list.all` shows it, with its owner.
+#[derive(Serialize, ToSchema)]
+pub struct PopulatedSession {
+    #[serde(flatten)]
+    pub session: SessionItem,
     pub success: bool,
 }
 
@@ -207,7 +216,29 @@ impl SessionPage {
     }
 }
 
-/// The full shape of `info` and `info.admin`.
+impl From<(Session, User)> for PopulatedSession {
+    fn from((session, owner): (Session, User)) -> Self {
+        PopulatedSession {
+            session: SessionItem {
+                id: session.session_id.clone(),
+                device: DeviceWire::from(&session),
+                login_at: clock::iso_millis(session.login_at),
+                session_id: session.session_id,
+                user_id: owner.guid,
+                host: session.host,
+                ip: session.ip,
+                user: Some(UserRef {
+                    username: owner.username,
+                    name: owner.name,
+                }),
+                current: None,
+            },
+            success: true,
+        }
+    }
+}
+
+/// The full shape of `info`.
 impl From<(Session, User)> for SessionInfo {
     fn from((session, owner): (Session, User)) -> Self {
         let roles = owner.role_list();

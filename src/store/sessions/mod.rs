@@ -277,7 +277,23 @@ pub fn find_by_session_id(conn: &mut Conn, session_id: &str) -> DbResult<Option<
         .db()
 }
 
-/// A session with the roles of its owner, for `info` and `info.admin`.
+/// An active session by `sessionId`, with its owner, for `info.admin`.
+pub fn find_active_by_session_id(
+    conn: &mut Conn,
+    session_id: &str,
+    now: NaiveDateTime,
+) -> DbResult<Option<(Session, User)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::session_id.eq(session_id))
+        .filter(active(now))
+        .select((Session::as_select(), User::as_select()))
+        .first(conn)
+        .optional()
+        .db()
+}
+
+/// A session in any state with its owner, for `info`.
 pub fn find_with_owner(
     conn: &mut Conn,
     session_id: &str,

@@ -1,4 +1,5 @@
-//! `info` and `info.admin`: the full session document, and who may read it.
+//! `info` (the full session document) and `info.admin` (the populated list
+//! item), and who may read them.
 
 use serde_json::json;
 
@@ -138,6 +139,10 @@ async fn info_never_shows_another_users_session(store: Store) {
 async fn info_admin_reads_any_session_behind_2fa(store: Store) {
     let app = spawn_app(store).await;
     app.create_user("bob", false);
+    app.create_user("carol", false);
+    let carol = app.login("carol", USER_PASSWORD).await;
+    let (_, carols) = get(&app, "/api/v1/sessions/list", &carol).await;
+    let carols_id = ids(&carols)[0].clone();
     let bob = app.login("bob", USER_PASSWORD).await;
     let (_, bobs) = get(&app, "/api/v1/sessions/list", &bob).await;
     let bobs_id = ids(&bobs)[0].clone();
@@ -150,8 +155,60 @@ async fn info_admin_reads_any_session_behind_2fa(store: Store) {
     )
     .await;
     assert_eq!(status, 200, "{info}");
+    // The populated list item: what `list.all` shows of it, and no more.
+    let keys: Vec<&str> = info
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "sessionId",
+            "userId",
+            "device",
+            "host",
+            "ip",
+            "loginAt",
+            "_user",
+            "_id",
+            "success"
+        ]
+    );
     assert_eq!(info["sessionId"], bobs_id.as_str());
+    assert_eq!(info["_id"], bobs_id.as_str());
     assert_eq!(info["userId"], bob.user_id.as_str());
+    assert_eq!(
+        info["_user"],
+        json!({"username": "bob", "name": "bob name"})
+    );
+    assert_eq!(info["success"], true);
+    assert!(is_iso_millis(&info["loginAt"]), "{info}");
+    let (_, everyone) = get(&app, "/api/v1/sessions/list.all", &admin).await;
+    let listed = everyone["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sessionId"] == bobs_id.as_str())
+        .unwrap();
+    let mut without_success = info.clone();
+    without_success.as_object_mut().unwrap().remove("success");
+    assert_eq!(
+        &without_success, listed,
+        "info.admin shows the row list.all shows"
+    );
+
+    // An ended session is not found, as it is gone from list.all.
+    let response = app.post_as("/api/v1/logout", &carol, &json!({})).await;
+    assert_eq!(response.status(), 200);
+    let (status, error) = get(
+        &app,
+        &format!("/api/v1/sessions/info.admin?sessionId={carols_id}"),
+        &admin,
+    )
+    .await;
+    assert_eq!((status, error), (404, parsed(NOT_FOUND)));
     let (status, error) = get(
         &app,
         "/api/v1/sessions/info.admin?sessionId=QoYYFw2t9oKks2niG",
