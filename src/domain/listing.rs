@@ -82,7 +82,8 @@ impl Default for Sort {
 
 impl Sort {
     pub fn parse(raw: Option<&str>, scope: Scope) -> Result<Self, SortError> {
-        let Some(raw) = raw else {
+        // An empty `sort` is no sort, as in Rocket.Chat.
+        let Some(raw) = raw.filter(|raw| !raw.is_empty()) else {
             return Ok(Sort::default());
         };
         let invalid = || SortError::Invalid(raw.to_owned());
@@ -240,6 +241,8 @@ mod tests {
             Sort::parse(Some("{}"), Scope::Own).unwrap(),
             Sort::default()
         );
+        // `sort=` with no value, as Rocket.Chat reads it.
+        assert_eq!(Sort::parse(Some(""), Scope::Own).unwrap(), Sort::default());
         assert_eq!(Sort::default().signature(), "loginAt:-1");
     }
 

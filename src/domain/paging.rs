@@ -16,6 +16,9 @@ pub const MAX_COUNT: i64 = 100;
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
+/// The highest `page`: its rows are numbers at any page size.
+pub const MAX_PAGE: i64 = i64::MAX / MAX_PAGE_SIZE;
+
 impl Paging {
     /// `offset` and `count`: count 0 or absent means 50, above 100 is clamped.
     pub fn from_offset(offset: Option<&str>, count: Option<&str>) -> Result<Self, String> {
@@ -33,15 +36,16 @@ impl Paging {
         Ok(Paging { offset, count })
     }
 
-    /// `page` (1-based, default 1) and `pageSize` (default 20, above 100
+    /// `page` (1-based, default 1, at most [`MAX_PAGE`]) and `pageSize` (default 20, above 100
     /// clamped).
     pub fn from_page(page: Option<&str>, size: Option<&str>) -> Result<Self, String> {
         let page = page.map_or(Ok(1), |raw| whole("page", raw, 1))?;
         let size = size.map_or(Ok(DEFAULT_PAGE_SIZE), |raw| whole("pageSize", raw, 1))?;
         let count = size.min(MAX_PAGE_SIZE);
-        // The page's end must be a number too, not only its start.
-        if page.checked_mul(count).is_none() {
-            return Err("'page' is out of range".to_owned());
+        // The page's end must be a number at the largest page size, so the
+        // bound does not depend on `pageSize`.
+        if page > MAX_PAGE {
+            return Err(format!("'page' must be at most {MAX_PAGE}"));
         }
         Ok(Paging {
             offset: (page - 1) * count,
@@ -168,7 +172,14 @@ mod tests {
         let paging = Paging::from_page(Some(&largest.to_string()), Some("100")).unwrap();
         assert!(paging.offset.checked_add(paging.count).is_some());
         let past = (largest + 1).to_string();
-        assert!(Paging::from_page(Some(&past), Some("100")).is_err());
+        assert_eq!(MAX_PAGE, largest);
+        // Past it is refused at every page size, as the document says.
+        for size in ["1", "20", "100"] {
+            assert_eq!(
+                Paging::from_page(Some(&past), Some(size)),
+                Err(format!("'page' must be at most {largest}"))
+            );
+        }
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::store::failures::{self, Limit, Reservation, Scope};
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
 
-/// The longest login name, in bytes.
-pub const MAX_NAME_BYTES: usize = 64;
+/// The longest login name, in characters (as JSON Schema counts them).
+pub const MAX_NAME_CHARS: usize = 64;
 
 /// What is wrong with a login name or password, for each surface to word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub enum RuleBroken {
 
 /// The rules a login's name and password must meet before any work is done.
 pub fn check_rules(name: &str, password: &str) -> Result<(), RuleBroken> {
-    if name.is_empty() || name.len() > MAX_NAME_BYTES {
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(RuleBroken::NameLength);
     }
     if name.chars().any(char::is_control) {

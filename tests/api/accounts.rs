@@ -31,6 +31,7 @@ on_both_stores!(
     oversized_bodies_get_413,
     login_records_the_device_ip_and_host,
     login_field_errors_name_the_field,
+    a_name_of_64_characters_is_a_name_not_a_field_error,
     resume_answers_the_same_session_again,
 );
 
@@ -413,6 +414,15 @@ async fn login_field_errors_name_the_field(store: Store) {
             json!({"resume": "t", "user": "admin", "password": "x"}),
             "send either 'resume' or 'user' and 'password', not both",
         ),
+        // Names are counted in characters, as the document's maxLength is.
+        (
+            json!({"user": "é".repeat(65), "password": "x"}),
+            "'user' must be 1 to 64 characters",
+        ),
+        (
+            json!({"user": "ad\u{1b}min", "password": "x"}),
+            "'user' must not contain control characters",
+        ),
     ];
     for (request, message) in cases {
         let (status, response) = body(app.post_json("/api/v1/login", &request).await).await;
@@ -423,6 +433,15 @@ async fn login_field_errors_name_the_field(store: Store) {
             "{request}"
         );
     }
+}
+
+async fn a_name_of_64_characters_is_a_name_not_a_field_error(store: Store) {
+    let app = spawn_app(store).await;
+    // 64 two-byte characters: within the document's maxLength, so the
+    // answer is about the credentials, not the field.
+    let request = json!({"user": "é".repeat(64), "password": "x"});
+    let (status, response) = body(app.post_json("/api/v1/login", &request).await).await;
+    assert_eq!(status, 401, "{response}");
 }
 
 async fn resume_answers_the_same_session_again(store: Store) {

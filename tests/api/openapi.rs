@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{body, spawn_app, Store};
 use crate::on_both_stores;
@@ -36,6 +36,17 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/openapi.json"),
     ("get", "/docs/"),
 ];
+
+/// `schema`, or what its `$ref` points at.
+fn resolve(doc: &Value, schema: &Value) -> Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => doc
+            .pointer(reference.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{reference} points at nothing"))
+            .clone(),
+        None => schema.clone(),
+    }
+}
 
 async fn document(app: &crate::helpers::TestApp) -> Value {
     let (status, doc) = body(
@@ -120,6 +131,74 @@ async fn the_document_lists_every_route_of_the_contract(store: Store) {
             }
         }
     }
+    // The types no parameter struct can give: `sort` is a JSON object of
+    // the list's keys, `filter` a regex, `cursor` URL-safe base64.
+    for (path, user_keys) in [
+        ("/api/v1/sessions/list", false),
+        ("/api/v1/sessions/list.all", true),
+    ] {
+        let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let named = |name: &str| {
+            parameters
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{path}: no {name}"))
+                .clone()
+        };
+        let sort = named("sort");
+        assert!(sort.get("schema").is_none(), "{path}: {sort}");
+        let schema = &sort["content"]["application/json"]["schema"];
+        assert_eq!(schema["type"], "object", "{path}: {sort}");
+        assert_eq!(schema["additionalProperties"]["enum"], json!([1, -1]));
+        let keys = schema["propertyNames"]["enum"].as_array().unwrap();
+        assert!(keys.contains(&json!("loginAt")), "{path}");
+        assert_eq!(keys.contains(&json!("_user.username")), user_keys, "{path}");
+        assert_eq!(named("filter")["schema"]["format"], "regex", "{path}");
+        assert_eq!(named("filter")["schema"]["maxLength"], 256, "{path}");
+        assert_eq!(
+            named("cursor")["schema"]["pattern"],
+            "^[A-Za-z0-9_-]*$",
+            "{path}"
+        );
+    }
+    // The login body says what it needs: one of three shapes.
+    let login = &doc["paths"]["/api/v1/login"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"];
+    let login = resolve(&doc, login);
+    let shapes: Vec<Value> = login["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("login body: {login}"))
+        .iter()
+        .map(|shape| resolve(&doc, shape))
+        .collect();
+    let mut required: Vec<Value> = shapes.iter().map(|s| s["required"].clone()).collect();
+    required.sort_by_key(|r| r.to_string());
+    assert_eq!(
+        required,
+        [
+            json!(["resume"]),
+            json!(["user", "password"]),
+            json!(["username", "password"])
+        ]
+    );
+    // The admin API documents its refusals in its own shape.
+    let admin_list = &doc["paths"]["/api/admin/v1/authenticated-sessions/list"]["get"]["responses"];
+    for status in ["400", "401", "403", "429", "503"] {
+        assert_eq!(
+            admin_list[status]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/AdminErrorBody",
+            "{status}"
+        );
+    }
+    // The two-factor lockout is documented on 400 with its Retry-After.
+    assert!(admin_list["400"]["headers"]["Retry-After"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("totp-max-attempts"));
+    assert!(doc["info"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("x-2fa-code"));
     // Every operation documents every status, with a body schema for JSON.
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {

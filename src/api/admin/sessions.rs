@@ -37,7 +37,7 @@ type Answer = Result<HttpResponse, AdminError>;
 #[allow(dead_code)]
 struct PageQuery {
     /// 1-based page number.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 92_233_720_368_547_758_i64)]
     page: Option<i64>,
     /// Rows per page; above 100 is clamped to 100.
     #[param(minimum = 1)]
@@ -49,7 +49,8 @@ struct PageQuery {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 struct ListQuery {
-    #[param(minimum = 1)]
+    /// 1-based page number.
+    #[param(minimum = 1, maximum = 92_233_720_368_547_758_i64)]
     page: Option<i64>,
     #[param(minimum = 1)]
     #[serde(rename = "pageSize")]
@@ -64,6 +65,7 @@ struct ListQuery {
 struct RevokeBody {
     /// The session's numeric `ID`.
     #[serde(rename = "Session")]
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     session: i64,
 }
 

@@ -42,7 +42,11 @@ pub enum LoginBody {
 #[allow(dead_code)]
 pub struct UserLogin {
     /// The username.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     user: String,
     #[schema(max_length = 1024)]
     password: String,
@@ -55,7 +59,11 @@ pub struct UserLogin {
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct UsernameLogin {
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     username: String,
     #[schema(max_length = 1024)]
     password: String,
@@ -116,7 +124,7 @@ fn login_request(body: Value, spec: SessionSpec) -> Result<LoginRequest, Error> 
         .ok_or_else(|| Error::InvalidParams("must have required property 'password'".into()))?;
     login_service::check_rules(&name, &password).map_err(|broken| {
         Error::InvalidParams(match broken {
-            RuleBroken::NameLength => "'user' must be 1 to 64 bytes".into(),
+            RuleBroken::NameLength => "'user' must be 1 to 64 characters".into(),
             RuleBroken::NameControlCharacter => "'user' must not contain control characters".into(),
             RuleBroken::PasswordLength => {
                 format!("'password' must be at most {MAX_PASSWORD_BYTES} bytes")
@@ -248,7 +256,8 @@ pub(super) async fn enable_totp(guard: Guard, state: web::Data<AppState>) -> Ans
 /// `{"code": "123456"}`: a TOTP code or a backup code.
 #[derive(Deserialize, ToSchema)]
 pub struct CodeBody {
-    #[schema(min_length = 1)]
+    /// Not blank.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     code: Option<String>,
 }
 

@@ -60,8 +60,9 @@ struct SessionIdQuery {
     session_id: String,
 }
 
-/// `{"sessionId": "…"}`.
+/// `{"sessionId": "…"}`, and nothing else.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct SessionIdBody {
     #[schema(min_length = 1)]

@@ -64,7 +64,7 @@ pub(in crate::api::json_action) async fn perform(
 /// mistakes always hears of the same one first.
 fn parse(params: &Params<'_>, state: &AppState) -> Result<CreateParams, ActionError> {
     params.only(Action::CreateSession, &PROPERTIES)?;
-    let username = params.required_string("username", 1, login::MAX_NAME_BYTES)?;
+    let username = params.required_string("username", 1, MAX_NAME_BYTES)?;
     let password = params.required_string("password", 0, MAX_PASSWORD_BYTES)?;
     check_login_rules(username, password)?;
     let two_factor_code = params.string("twoFactorCode", 1, 64)?;
