@@ -29,7 +29,7 @@ async fn list_shows_the_callers_active_sessions_in_the_seed_shape(store: Store) 
 
     assert_eq!(status, 200);
     assert_eq!(page["total"], 2);
-    assert_eq!(page["count"], 50, "the page size applied, as in the seed");
+    assert_eq!(page["count"], 50, "the page size applied, as Rocket.Chat answers");
     assert_eq!(page["offset"], 0);
     assert_eq!(page["success"], true);
     assert_eq!(page["nextCursor"], Value::Null);

@@ -50,7 +50,7 @@ async fn debug_max_echoes_the_request_with_secrets_masked(store: Store) {
         json!({"request": {"requestId": "2", "api": "admin", "action": "describeSessions", "debug": "max",
                            "authToken": "********", "params": {"authTokens": ["********"]}}})
     );
-    // The seed's failure example, with the token masked in the echo.
+    // FairCom's failure example, with the token masked in the echo.
     assert_eq!(
         failed,
         json!({"result": {}, "requestId": "2", "errorCode": 12031, "errorMessage": NO_SESSION,
