@@ -1,4 +1,6 @@
-# Build: the release binary, linked against libpq; SQLite is bundled into it.
+# Build: the release binary with the default features, so Postgres as well
+# as SQLite: linked against libpq (libpq-dev here, libpq5 below); SQLite is
+# bundled into it.
 FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

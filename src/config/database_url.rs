@@ -5,7 +5,14 @@ use std::path::PathBuf;
 
 use super::SecretString;
 
-/// Which store to open. Parsed from `DATABASE_URL`.
+/// Why a `postgres://` store is refused by a build without the cargo
+/// feature `postgres` (`--no-default-features`), which has SQLite only.
+pub const NO_POSTGRES: &str = "this build has no Postgres support; rebuild with the default \
+     features (without --no-default-features), or use DATABASE_URL=sqlite://PATH";
+
+/// Which store to open. Parsed from `DATABASE_URL`; a `postgres://` URL
+/// parses in every build, and [`Settings::validate`](super::Settings::validate)
+/// refuses it in one without Postgres.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Postgres(SecretString),

@@ -7,6 +7,6 @@ mod secret;
 mod settings;
 
 pub use cors::CorsOrigin;
-pub use database_url::DatabaseUrl;
+pub use database_url::{DatabaseUrl, NO_POSTGRES};
 pub use secret::SecretString;
 pub use settings::{DbPooler, LogFormat, Settings};

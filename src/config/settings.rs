@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{CorsOrigin, DatabaseUrl, SecretString};
+use super::{CorsOrigin, DatabaseUrl, SecretString, NO_POSTGRES};
 
 #[derive(Clone, Debug, Args)]
 pub struct Settings {
@@ -340,6 +340,11 @@ impl Settings {
 
     /// What no single setting can check: combinations that cannot work.
     pub fn validate(&self) -> Result<(), String> {
+        if !cfg!(feature = "postgres") && matches!(self.database_url, DatabaseUrl::Postgres(_)) {
+            return Err(format!(
+                "DATABASE_URL is a postgres:// URL, but {NO_POSTGRES}"
+            ));
+        }
         if self.db_pooler == DbPooler::Transaction
             && matches!(self.database_url, DatabaseUrl::Sqlite(_))
         {
@@ -461,8 +466,26 @@ mod tests {
         settings.database_url = "postgres://sessiond@127.0.0.1:6432/sessiond"
             .parse()
             .unwrap();
-        assert_eq!(settings.validate(), Ok(()));
+        if cfg!(feature = "postgres") {
+            assert_eq!(settings.validate(), Ok(()));
+        }
         assert_eq!(Settings::defaults().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_postgres_store_needs_the_postgres_feature() {
+        let mut settings = Settings::defaults();
+        settings.database_url = "postgres://sessiond@db/sessiond".parse().unwrap();
+        let validated = settings.validate();
+        if cfg!(feature = "postgres") {
+            assert_eq!(validated, Ok(()));
+        } else {
+            let refused = validated.unwrap_err();
+            assert!(
+                refused.contains("no Postgres support") && refused.contains("default features"),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ where
     let budget_ms = budget.as_millis().clamp(1, u64::MAX as u128) as u64;
     let started = Instant::now();
     let outcome = match conn {
+        #[cfg(feature = "postgres")]
         AnyConnection::Postgresql(_) => conn.transaction(|conn| {
             if let AnyConnection::Postgresql(pg) = conn {
                 pg.batch_execute(&format!(

@@ -49,9 +49,12 @@ impl ConnectionSetup {
     /// line), not `MultiConnection`'s generic "invalid connection url".
     pub(super) fn open(&self, target: &Target) -> Result<AnyConnection, String> {
         let mut conn = match target {
+            #[cfg(feature = "postgres")]
             Target::Postgres(url) => diesel::PgConnection::establish(url)
                 .map(AnyConnection::Postgresql)
                 .map_err(|e| health::one_line(&e.to_string()))?,
+            #[cfg(not(feature = "postgres"))]
+            Target::Postgres(_) => return Err(crate::config::NO_POSTGRES.to_owned()),
             Target::Sqlite(path) => diesel::SqliteConnection::establish(path)
                 .map(AnyConnection::Sqlite)
                 .map_err(|e| health::one_line(&e.to_string()))?,
@@ -77,6 +80,7 @@ impl ConnectionSetup {
     /// over; PgBouncer does.)
     fn prepare(&self, conn: &mut AnyConnection) -> QueryResult<()> {
         match conn {
+            #[cfg(feature = "postgres")]
             AnyConnection::Postgresql(pg) => match self.pooler {
                 DbPooler::None => {
                     let millis = self.statement_timeout.map_or(0, |t| t.as_millis().max(1));
@@ -117,33 +121,48 @@ impl ConnectionSetup {
         F: FnOnce(&mut AnyConnection) -> Result<T, E>,
         E: From<DbError>,
     {
-        let (DbPooler::Transaction, Some(timeout)) = (self.pooler, self.statement_timeout) else {
-            return f(conn);
-        };
-        let AnyConnection::Postgresql(pg) = conn else {
-            return f(conn);
-        };
-        let begin = format!(
-            "BEGIN; SET LOCAL statement_timeout = {}",
-            timeout.as_millis().max(1)
-        );
-        if let Err(error) = AnsiTransactionManager::begin_transaction_sql(pg, &begin) {
-            // Perhaps half begun: not a connection to hand out again.
-            connection_lost::mark();
-            return Err(DbError::from_diesel(error).into());
+        #[cfg(feature = "postgres")]
+        if let (DbPooler::Transaction, Some(timeout)) = (self.pooler, self.statement_timeout) {
+            return in_deadline_transaction(conn, timeout, f);
         }
-        let result = f(conn);
-        let committed = <AnyConnection as Connection>::TransactionManager::commit_transaction(conn);
-        if committed.is_err() {
-            // Neither surely committed nor surely rolled back: drop it.
-            connection_lost::mark();
-        }
-        match (result, committed) {
-            (Ok(value), Ok(())) => Ok(value),
-            (Ok(_), Err(error)) => Err(DbError::from_diesel(error).into()),
-            // The work's own error says more than a failed commit after it.
-            (Err(error), _) => Err(error),
-        }
+        f(conn)
+    }
+}
+
+/// [`ConnectionSetup::scoped`] behind a transaction-mode pooler.
+#[cfg(feature = "postgres")]
+fn in_deadline_transaction<T, E, F>(
+    conn: &mut AnyConnection,
+    timeout: Duration,
+    f: F,
+) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<DbError>,
+{
+    let AnyConnection::Postgresql(pg) = conn else {
+        return f(conn);
+    };
+    let begin = format!(
+        "BEGIN; SET LOCAL statement_timeout = {}",
+        timeout.as_millis().max(1)
+    );
+    if let Err(error) = AnsiTransactionManager::begin_transaction_sql(pg, &begin) {
+        // Perhaps half begun: not a connection to hand out again.
+        connection_lost::mark();
+        return Err(DbError::from_diesel(error).into());
+    }
+    let result = f(conn);
+    let committed = <AnyConnection as Connection>::TransactionManager::commit_transaction(conn);
+    if committed.is_err() {
+        // Neither surely committed nor surely rolled back: drop it.
+        connection_lost::mark();
+    }
+    match (result, committed) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(error)) => Err(DbError::from_diesel(error).into()),
+        // The work's own error says more than a failed commit after it.
+        (Err(error), _) => Err(error),
     }
 }
 

@@ -1,5 +1,13 @@
 //! The store: one connection enum over Postgres and SQLite, its pool, and
 //! the embedded migrations for each backend.
+//!
+//! Postgres is the cargo feature `postgres` (on by default). Without it the
+//! enum has the SQLite variant only, and every `match` on it loses its
+//! Postgres arm: each such arm (or Postgres-only helper) carries the one
+//! `#[cfg(feature = "postgres")]`, and the code around it is the same in
+//! both builds. Imports and fields only those arms use are then unused:
+//! the default build lints them.
+#![cfg_attr(not(feature = "postgres"), allow(unused_imports, dead_code))]
 
 mod collate;
 mod error;
@@ -26,6 +34,7 @@ use manager::{ConnectionSetup, Target};
 /// once against it.
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
+    #[cfg(feature = "postgres")]
     Postgresql(diesel::PgConnection),
     Sqlite(diesel::SqliteConnection),
 }
@@ -39,7 +48,6 @@ diesel::define_sql_function! {
     fn regex_imatch(text: diesel::sql_types::Text, pattern: diesel::sql_types::Text) -> diesel::sql_types::Bool;
 }
 
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// One connection outside the pool, without a statement deadline: for the
@@ -58,9 +66,27 @@ pub fn establish(settings: &Settings) -> DbResult<AnyConnection> {
 /// transaction that runs them all (each migration then in a savepoint, so
 /// every migration must be able to run inside a transaction).
 pub fn run_migrations(conn: &mut AnyConnection, pooler: DbPooler) -> DbResult<()> {
-    const MIGRATION_LOCK: i64 = 0x5e55_10d0;
     match (conn, pooler) {
-        (AnyConnection::Postgresql(pg), DbPooler::None) => {
+        #[cfg(feature = "postgres")]
+        (AnyConnection::Postgresql(pg), pooler) => migrate_postgres(pg, pooler),
+        (AnyConnection::Sqlite(sqlite), _) => {
+            // WAL is a property of the file: set once here, kept by every connection.
+            sqlite.batch_execute("PRAGMA journal_mode = WAL").db()?;
+            sqlite
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| DbError::Migration(e.to_string()))
+        }
+    }
+}
+
+/// [`run_migrations`] on Postgres, under the advisory lock.
+#[cfg(feature = "postgres")]
+fn migrate_postgres(pg: &mut diesel::PgConnection, pooler: DbPooler) -> DbResult<()> {
+    const MIGRATION_LOCK: i64 = 0x5e55_10d0;
+    const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+    match pooler {
+        DbPooler::None => {
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                 .execute(pg)
                 .db()?;
@@ -73,7 +99,7 @@ pub fn run_migrations(conn: &mut AnyConnection, pooler: DbPooler) -> DbResult<()
                 .db()?;
             result
         }
-        (AnyConnection::Postgresql(pg), DbPooler::Transaction) => pg.transaction(|pg| {
+        DbPooler::Transaction => pg.transaction(|pg| {
             diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
                 .execute(pg)
                 .db()?;
@@ -81,14 +107,6 @@ pub fn run_migrations(conn: &mut AnyConnection, pooler: DbPooler) -> DbResult<()
                 .map(|_| ())
                 .map_err(|e| DbError::Migration(e.to_string()))
         }),
-        (AnyConnection::Sqlite(sqlite), _) => {
-            // WAL is a property of the file: set once here, kept by every connection.
-            sqlite.batch_execute("PRAGMA journal_mode = WAL").db()?;
-            sqlite
-                .run_pending_migrations(SQLITE_MIGRATIONS)
-                .map(|_| ())
-                .map_err(|e| DbError::Migration(e.to_string()))
-        }
     }
 }
 
@@ -102,6 +120,7 @@ pub fn table_names(conn: &mut AnyConnection) -> DbResult<Vec<String>> {
         name: String,
     }
     let tables: Vec<Table> = match conn {
+        #[cfg(feature = "postgres")]
         AnyConnection::Postgresql(pg) => diesel::sql_query(
             "SELECT tablename::text AS name FROM pg_catalog.pg_tables \
              WHERE schemaname = current_schema() ORDER BY tablename",

@@ -9,11 +9,9 @@
 use chrono::NaiveDateTime;
 use diesel::dsl::{count_star, max, min};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
-use sha2::{Digest, Sha256};
 
 use crate::db::schema::auth_failures;
-use crate::db::{AnyConnection, Conn, DbError, DbResult, IntoDbResult};
+use crate::db::{Conn, DbError, DbResult, IntoDbResult};
 
 /// What is being counted.
 #[derive(Clone, Copy, Debug)]
@@ -125,10 +123,11 @@ pub fn reserve(
     now: NaiveDateTime,
 ) -> DbResult<Result<Reservation, Refused>> {
     let outcome = conn.transaction(|conn| -> Result<Reservation, Step> {
-        if let AnyConnection::Postgresql(pg) = conn {
+        #[cfg(feature = "postgres")]
+        if let crate::db::AnyConnection::Postgresql(pg) = conn {
             for limit in limits {
                 diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                    .bind::<BigInt, _>(lock_key(limit.scope, limit.key))
+                    .bind::<diesel::sql_types::BigInt, _>(lock_key(limit.scope, limit.key))
                     .execute(pg)?;
             }
         }
@@ -171,7 +170,9 @@ pub fn release(conn: &mut Conn, reservation: &Reservation) -> DbResult<()> {
 }
 
 /// The advisory lock that serializes attempts on one `(scope, key)`.
+#[cfg(feature = "postgres")]
 fn lock_key(scope: Scope, key: &str) -> i64 {
+    use sha2::{Digest, Sha256};
     let digest = Sha256::new()
         .chain_update(scope.as_str())
         .chain_update([0])

@@ -215,6 +215,7 @@ pub fn create(
 /// Many users at once, for seeding: `COPY` on Postgres, one transaction on SQLite.
 pub fn insert_many(conn: &mut Conn, rows: &[NewUser<'_>]) -> DbResult<usize> {
     match conn {
+        #[cfg(feature = "postgres")]
         AnyConnection::Postgresql(pg) => diesel::copy_from(users::table)
             .from_insertable(rows)
             .execute(pg)

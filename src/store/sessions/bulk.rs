@@ -14,6 +14,7 @@ const ID_CHUNK: usize = 10_000;
 
 pub fn insert_sessions(conn: &mut Conn, rows: &[NewSession]) -> DbResult<usize> {
     match conn {
+        #[cfg(feature = "postgres")]
         AnyConnection::Postgresql(pg) => diesel::copy_from(sessions::table)
             .from_insertable(rows)
             .execute(pg)
@@ -75,40 +76,44 @@ pub fn session_id_of_token(conn: &mut Conn, token_hash: &TokenHash) -> DbResult<
 /// once is much faster than maintaining it row by row. Postgres only;
 /// SQLite keeps its indexes (and gets an empty list).
 pub fn drop_secondary_indexes(conn: &mut Conn) -> DbResult<Vec<String>> {
-    let AnyConnection::Postgresql(pg) = conn else {
-        return Ok(Vec::new());
-    };
-    #[derive(QueryableByName)]
-    struct Index {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        name: String,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        definition: String,
-    }
-    let indexes: Vec<Index> = diesel::sql_query(
-        "SELECT i.indexname AS name, i.indexdef AS definition FROM pg_indexes i \
-         WHERE i.tablename = 'sessions' AND i.indexdef NOT LIKE 'CREATE UNIQUE%'",
-    )
-    .load(pg)
-    .db()?;
-    for index in &indexes {
-        diesel::sql_query(format!("DROP INDEX {}", index.name))
-            .execute(pg)
+    match conn {
+        #[cfg(feature = "postgres")]
+        AnyConnection::Postgresql(pg) => {
+            #[derive(QueryableByName)]
+            struct Index {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                name: String,
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                definition: String,
+            }
+            let indexes: Vec<Index> = diesel::sql_query(
+                "SELECT i.indexname AS name, i.indexdef AS definition FROM pg_indexes i \
+                 WHERE i.tablename = 'sessions' AND i.indexdef NOT LIKE 'CREATE UNIQUE%'",
+            )
+            .load(pg)
             .db()?;
+            for index in &indexes {
+                diesel::sql_query(format!("DROP INDEX {}", index.name))
+                    .execute(pg)
+                    .db()?;
+            }
+            Ok(indexes.into_iter().map(|i| i.definition).collect())
+        }
+        AnyConnection::Sqlite(_) => Ok(Vec::new()),
     }
-    Ok(indexes.into_iter().map(|i| i.definition).collect())
 }
 
 /// Runs the definitions `drop_secondary_indexes` returned, with enough
 /// memory for Postgres to sort a large table in one pass.
 pub fn rebuild_indexes(conn: &mut Conn, definitions: &[String]) -> DbResult<()> {
+    #[cfg(feature = "postgres")]
     if let AnyConnection::Postgresql(pg) = conn {
         diesel::sql_query("SET maintenance_work_mem = '1GB'")
             .execute(pg)
             .db()?;
-        for definition in definitions {
-            diesel::sql_query(definition).execute(pg).db()?;
-        }
+    }
+    for definition in definitions {
+        diesel::sql_query(definition).execute(conn).db()?;
     }
     Ok(())
 }
@@ -117,8 +122,12 @@ pub fn rebuild_indexes(conn: &mut Conn, definitions: &[String]) -> DbResult<()> 
 /// visibility map see the new rows before anything is measured. SQLite
 /// needs nothing.
 pub fn vacuum_analyze(conn: &mut Conn) -> DbResult<()> {
-    if let AnyConnection::Postgresql(pg) = conn {
-        diesel::sql_query("VACUUM ANALYZE").execute(pg).db()?;
+    match conn {
+        #[cfg(feature = "postgres")]
+        AnyConnection::Postgresql(pg) => {
+            diesel::sql_query("VACUUM ANALYZE").execute(pg).db()?;
+            Ok(())
+        }
+        AnyConnection::Sqlite(_) => Ok(()),
     }
-    Ok(())
 }
