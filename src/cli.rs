@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, Application};
-use crate::config::Settings;
+use crate::config::{LogFormat, Settings};
 use crate::db;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::{clock, password, username::Username};
@@ -98,15 +98,49 @@ pub enum SessionsCommand {
 }
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
-    telemetry::init(cli.settings.log_format, &cli.settings.log_filter);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if error.use_stderr() && json_logs_asked() => {
+            // A setting clap refused, in the JSON the logs would have been.
+            let line = serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": "ERROR",
+                "message": "sessiond stopped",
+                "error": error.render().to_string().trim(),
+            });
+            eprintln!("{line}");
+            return ExitCode::from(2);
+        }
+        Err(error) => error.exit(),
+    };
+    let log_format = cli.settings.log_format;
+    telemetry::init(log_format, &cli.settings.log_filter);
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // In the format the logs are in, so a JSON log stays parseable.
+            match log_format {
+                LogFormat::Json => {
+                    tracing::error!(error = %format!("{error:#}"), "sessiond stopped")
+                }
+                LogFormat::Text => eprintln!("error: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether JSON logs were asked for, read before the arguments parse.
+fn json_logs_asked() -> bool {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--log-format=json" => return true,
+            "--log-format" => return args.next().as_deref() == Some("json"),
+            _ => {}
+        }
+    }
+    std::env::var("SESSIOND_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"))
 }
 
 fn execute(cli: Cli) -> anyhow::Result<()> {

@@ -1,8 +1,11 @@
 //! Logs, request ids and Prometheus metrics.
 //!
-//! Request logs carry the method, the path (never the query string or
-//! headers), the status and the latency, so no token, password or code can
-//! reach a log line through them.
+//! Request logs carry the request id, the method, the path (never the query
+//! string), the route, the status, the latency, the client's address (after
+//! the trusted proxies), the `X-User-Id` the request carried and its
+//! `User-Agent`; no other header and no body, so no token, password or code
+//! can reach a log line through them. Health probes and scrapes are logged
+//! at DEBUG.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,6 +31,8 @@ pub fn init(format: LogFormat, filter: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, never into a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder
@@ -51,6 +56,7 @@ pub async fn observe(
         .filter(|v| is_safe_request_id(v))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let client = Client::of(&req);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -76,9 +82,64 @@ pub async fn observe(
         metrics.observe(&route, &method, status, elapsed);
     }
     span.in_scope(|| {
-        tracing::info!(status, latency_ms = elapsed * 1000.0, route = %route, "request finished");
+        let Client {
+            ip,
+            user_id,
+            user_agent,
+        } = &client;
+        if PROBES.contains(&route.as_str()) {
+            tracing::debug!(status, latency_ms = elapsed * 1000.0, route = %route, client_ip = %ip, "request finished");
+        } else {
+            tracing::info!(
+                status,
+                latency_ms = elapsed * 1000.0,
+                route = %route,
+                client_ip = %ip,
+                user_id = user_id.as_deref().unwrap_or(""),
+                user_agent = ?user_agent,
+                "request finished"
+            );
+        }
     });
     Ok(response)
+}
+
+/// Routes that load balancers and scrapers call all the time: logged at
+/// DEBUG, so the access log at INFO shows what people and programs did.
+const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Who sent a request, for the access log.
+struct Client {
+    /// After the trusted proxies (`SESSIOND_TRUSTED_PROXIES`).
+    ip: String,
+    /// The `X-User-Id` the request carried, when it is a user id's shape
+    /// (it is what the caller claimed; a 401 says it was not proven).
+    user_id: Option<String>,
+    /// At most 256 characters; written quoted and escaped.
+    user_agent: String,
+}
+
+impl Client {
+    fn of(req: &ServiceRequest) -> Self {
+        let trusted = req
+            .app_data::<web::Data<crate::state::AppState>>()
+            .map(|state| state.settings.trusted_proxies.clone())
+            .unwrap_or_default();
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        };
+        let user_id = header(crate::auth::caller::USER_ID_HEADER);
+        Client {
+            ip: crate::api::extract::client_ip(req.request(), &trusted),
+            user_id: uuid::Uuid::parse_str(user_id)
+                .is_ok()
+                .then(|| user_id.to_owned()),
+            user_agent: header("user-agent").chars().take(256).collect(),
+        }
+    }
 }
 
 /// The method as a metrics label: the standard ones by name, anything else

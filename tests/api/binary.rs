@@ -245,6 +245,23 @@ async fn serve_logs_no_secret_and_stops_gracefully(store: Store) {
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
+    // The access line of a request says who sent it.
+    let tagged = client
+        .get(format!("{address}/api/v1/me"))
+        .headers(admin.headers())
+        .header("user-agent", "access-log-test/1.0 \"quoted\"")
+        .header("x-request-id", "access-log-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tagged.status(), 200);
+    let probe = client
+        .get(format!("{address}/healthz"))
+        .header("x-request-id", "access-log-probe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 200);
     post("/api/v1/logout", json!({}), Some(&admin))
         .await
         .unwrap();
@@ -259,16 +276,41 @@ async fn serve_logs_no_secret_and_stops_gracefully(store: Store) {
             serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"))
         })
         .collect();
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes when standard error is not a terminal"
+    );
     let finished: Vec<&Value> = records
         .iter()
         .filter(|r| r["message"] == "request finished")
         .collect();
+    let line_of = |id: &str| {
+        *finished
+            .iter()
+            .find(|r| r["span"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("no access line for {id}: {stderr}"))
+    };
+    let me_line = line_of("access-log-me");
+    assert_eq!(me_line["level"], "INFO", "{me_line}");
+    assert_eq!(me_line["route"], "/api/v1/me", "{me_line}");
+    assert_eq!(me_line["status"], 200, "{me_line}");
+    assert_eq!(me_line["client_ip"], "127.0.0.1", "{me_line}");
+    assert_eq!(me_line["user_id"], admin.user_id.as_str(), "{me_line}");
+    assert_eq!(
+        me_line["user_agent"], r#""access-log-test/1.0 \"quoted\"""#,
+        "{me_line}"
+    );
+    assert_eq!(
+        line_of("access-log-probe")["level"],
+        "DEBUG",
+        "health probes are logged at DEBUG"
+    );
     assert!(finished.len() >= 8, "every request is logged: {stderr}");
     assert!(
         finished.iter().all(|r| r["span"]["request_id"]
             .as_str()
-            .is_some_and(|id| id.len() == 36)),
-        "each carries its request id"
+            .is_some_and(|id| id.len() == 36 || id.starts_with("access-log-"))),
+        "each carries its request id, or the client's"
     );
     let mut logged = Vec::new();
     for record in &records {
@@ -282,6 +324,55 @@ async fn serve_logs_no_secret_and_stops_gracefully(store: Store) {
             .collect();
         assert!(leaks.is_empty(), "a secret reached the logs: {leaks:?}");
     }
+}
+
+/// A service that cannot start says why in the log format it was given.
+#[test]
+fn a_start_up_error_is_written_in_the_log_format() {
+    let output = sessiond("nosuch://somewhere")
+        .arg("serve")
+        .env("SESSIOND_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    let record: Value = serde_json::from_str(last)
+        .unwrap_or_else(|_| panic!("the error is not a JSON log line: {stderr}"));
+    assert_eq!(record["level"], "ERROR", "{record}");
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("nosuch://somewhere"),
+        "{record}"
+    );
+
+    // The same for an error found after the arguments parse: settings
+    // that contradict each other.
+    let output = sessiond("sqlite:///tmp/sessiond-never-created.db")
+        .arg("serve")
+        .env("SESSIOND_LOG_FORMAT", "json")
+        .env("SESSIOND_DB_POOLER", "transaction")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in stderr.lines() {
+        let _: Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("not a JSON log line: {line}\n{stderr}"));
+    }
+    let last: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert_eq!(last["message"], "sessiond stopped", "{last}");
+
+    let output = sessiond("nosuch://somewhere")
+        .arg("serve")
+        .env("SESSIOND_LOG_FORMAT", "text")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
 }
 
 async fn the_cli_manages_users_and_sessions(store: Store) {
