@@ -9,7 +9,7 @@ use crate::helpers::{body, spawn_app, Session, Store, TestApp, USER_PASSWORD};
 use crate::on_both_stores;
 
 on_both_stores!(
-    list_shows_the_callers_active_sessions_in_the_seed_shape,
+    list_shows_the_callers_active_sessions_in_rocket_chats_shape,
     list_all_shows_everyones_sessions_with_their_user,
     paging_follows_the_count_and_offset_rules,
     bad_paging_values_are_refused,
@@ -17,7 +17,7 @@ on_both_stores!(
     the_one_statement_own_page_matches_the_ordinary_one,
 );
 
-async fn list_shows_the_callers_active_sessions_in_the_seed_shape(store: Store) {
+async fn list_shows_the_callers_active_sessions_in_rocket_chats_shape(store: Store) {
     let app = spawn_app(store).await;
     app.create_user("alice", false);
     app.create_user("bob", false);
@@ -29,7 +29,10 @@ async fn list_shows_the_callers_active_sessions_in_the_seed_shape(store: Store) 
 
     assert_eq!(status, 200);
     assert_eq!(page["total"], 2);
-    assert_eq!(page["count"], 50, "the page size applied, as Rocket.Chat answers");
+    assert_eq!(
+        page["count"], 50,
+        "the page size applied, as Rocket.Chat answers"
+    );
     assert_eq!(page["offset"], 0);
     assert_eq!(page["success"], true);
     assert_eq!(page["nextCursor"], Value::Null);
