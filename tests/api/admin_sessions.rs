@@ -55,7 +55,7 @@ on_both_stores!(
     list_sorts_by_username_or_session_count,
     counts_waiting_for_the_sweep_are_corrected_in_every_sort_and_page,
     bad_paging_and_sort_values_are_invalid_requests,
-    user_sessions_shows_one_users_sessions_in_the_seed_format,
+    user_sessions_shows_one_users_sessions_in_the_original_format,
     user_sessions_refuses_bad_and_unknown_guids,
     revoke_ends_a_session_everywhere,
     revoke_refuses_bad_bodies,
@@ -336,7 +336,7 @@ async fn bad_paging_and_sort_values_are_invalid_requests(store: Store) {
         .contains("pageSize=100"));
 }
 
-async fn user_sessions_shows_one_users_sessions_in_the_seed_format(store: Store) {
+async fn user_sessions_shows_one_users_sessions_in_the_original_format(store: Store) {
     let app = spawn_app(store).await;
     app.create_user("alice", false);
     // Chrome on Windows, then Safari on an iPhone, then an unknown agent.
