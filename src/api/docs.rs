@@ -8,6 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::admin::error::AdminErrorBody;
 use super::rocket_chat::error::{LoginFailed, NotLoggedIn, SimpleError, TypedError};
+use crate::domain::listing::{Scope, SortKey};
 
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
@@ -122,28 +123,10 @@ fn declare_common_headers(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The sort keys of each list, for the `sort` parameter's schema.
-const SORTS: [(&str, &[&str]); 2] = [
-    (
-        "/api/v1/sessions/list",
-        &[
-            "loginAt",
-            "device.name",
-            "device.os.name",
-            "device.os.version",
-        ],
-    ),
-    (
-        "/api/v1/sessions/list.all",
-        &[
-            "loginAt",
-            "device.name",
-            "device.os.name",
-            "device.os.version",
-            "_user.username",
-            "_user.name",
-        ],
-    ),
+/// The lists, for the `sort` parameter's schema.
+const LISTS: [(&str, Scope); 2] = [
+    ("/api/v1/sessions/list", Scope::Own),
+    ("/api/v1/sessions/list.all", Scope::Everyone),
 ];
 
 /// The document as JSON, with what utoipa's parameter types cannot say:
@@ -155,7 +138,8 @@ fn document(api: &utoipa::openapi::OpenApi) -> String {
     let Ok(mut document) = serde_json::to_value(api) else {
         return "{}".into();
     };
-    for (path, keys) in SORTS {
+    for (path, scope) in LISTS {
+        let keys: Vec<&str> = SortKey::names(scope).collect();
         let Some(Value::Array(parameters)) = document.pointer_mut(&format!(
             "/paths/{}/get/parameters",
             path.replace('~', "~0").replace('/', "~1")

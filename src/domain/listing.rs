@@ -43,6 +43,14 @@ impl SortKey {
     fn about_user(self) -> bool {
         matches!(self, SortKey::Username | SortKey::Name)
     }
+
+    /// The keys a list of `scope` may be sorted by, as the wire names them.
+    pub fn names(scope: Scope) -> impl Iterator<Item = &'static str> {
+        SortKey::ALL
+            .into_iter()
+            .filter(move |k| scope == Scope::Everyone || !k.about_user())
+            .map(SortKey::wire)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
