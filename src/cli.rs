@@ -115,6 +115,9 @@ pub fn run() -> ExitCode {
     };
     let log_format = cli.settings.log_format;
     telemetry::init(log_format, &cli.settings.log_filter);
+    for name in unknown_settings(std::env::vars_os().map(|(name, _)| name)) {
+        tracing::warn!(variable = %name, "unknown setting ignored: no SESSIOND_ variable has this name");
+    }
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -128,6 +131,24 @@ pub fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The `SESSIOND_*` names among `names` that no setting reads: a misspelt
+/// variable would otherwise leave its setting at the default unnoticed.
+fn unknown_settings(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let known: std::collections::HashSet<String> = command
+        .get_arguments()
+        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
+        .filter_map(|argument| argument.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect();
+    let mut unknown: Vec<String> = names
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("SESSIOND_") && !known.contains(name))
+        .collect();
+    unknown.sort();
+    unknown
 }
 
 /// Whether JSON logs were asked for, read before the arguments parse.
@@ -329,4 +350,25 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspelt_settings_are_found_and_real_ones_are_not() {
+        let names = [
+            "SESSIOND_DB_POOL_SIZE",
+            "SESSIOND_LOGIN_MAX_FAILURE_PER_USER",
+            "SESSIOND_SECRET_KEY_FILE",
+            "PATH",
+            "SESSIOND_BIND",
+        ]
+        .map(std::ffi::OsString::from);
+        assert_eq!(
+            unknown_settings(names.into_iter()),
+            ["SESSIOND_LOGIN_MAX_FAILURE_PER_USER"]
+        );
+    }
 }

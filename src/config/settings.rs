@@ -338,8 +338,157 @@ impl Settings {
             .settings
     }
 
-    /// What no single setting can check: combinations that cannot work.
+    /// Every numeric setting with the range it must be in: (variable,
+    /// value, lowest, highest). Outside it the service would not work as
+    /// asked (0 failures allowed refuses every login; a body limit of 0
+    /// refuses every body), so `validate` refuses to start.
+    pub fn ranges(&self) -> [(&'static str, i128, i128, i128); 24] {
+        const DAY: i128 = 86_400;
+        const TEN_YEARS: i128 = 3_650 * DAY;
+        [
+            ("SESSIOND_WORKERS", self.workers as i128, 0, 1_024),
+            ("SESSIOND_DB_POOL_SIZE", self.db_pool_size.into(), 1, 1_000),
+            (
+                "SESSIOND_DB_TIMEOUT_SECONDS",
+                self.db_timeout_seconds.into(),
+                1,
+                3_600,
+            ),
+            (
+                "SESSIOND_STATEMENT_TIMEOUT_MS",
+                self.statement_timeout_ms.into(),
+                1,
+                3_600_000,
+            ),
+            (
+                "SESSIOND_FILTER_TIMEOUT_MS",
+                self.filter_timeout_ms.into(),
+                1,
+                3_600_000,
+            ),
+            (
+                "SESSIOND_DB_CONNECT_TIMEOUT_SECONDS",
+                self.db_connect_timeout_seconds.into(),
+                1,
+                300,
+            ),
+            (
+                "SESSIOND_DB_STARTUP_TIMEOUT_SECONDS",
+                self.db_startup_timeout_seconds.into(),
+                0,
+                DAY,
+            ),
+            (
+                "SESSIOND_EXPENSIVE_QUERIES",
+                self.expensive_queries as i128,
+                0,
+                1_000,
+            ),
+            (
+                "SESSIOND_EXPENSIVE_QUERIES_PER_USER",
+                self.expensive_queries_per_user as i128,
+                1,
+                1_000,
+            ),
+            (
+                "SESSIOND_HASH_CONCURRENCY",
+                self.hash_concurrency as i128,
+                0,
+                1_024,
+            ),
+            ("SESSIOND_HASH_QUEUE", self.hash_queue as i128, 0, 1_000_000),
+            (
+                "SESSIOND_BODY_TIMEOUT_SECONDS",
+                self.body_timeout_seconds.into(),
+                1,
+                3_600,
+            ),
+            (
+                "SESSIOND_IDLE_TIMEOUT_SECONDS",
+                self.idle_timeout_seconds.into(),
+                1,
+                TEN_YEARS,
+            ),
+            (
+                "SESSIOND_MAX_LIFETIME_SECONDS",
+                self.max_lifetime_seconds.into(),
+                1,
+                TEN_YEARS,
+            ),
+            (
+                "SESSIOND_ACTIVITY_INTERVAL_SECONDS",
+                self.activity_interval_seconds.into(),
+                0,
+                DAY,
+            ),
+            (
+                "SESSIOND_2FA_WINDOW_SECONDS",
+                self.two_factor_window_seconds.into(),
+                0,
+                DAY,
+            ),
+            (
+                "SESSIOND_2FA_MAX_FAILURES",
+                self.two_factor_max_failures.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "SESSIOND_2FA_FAILURE_WINDOW_SECONDS",
+                self.two_factor_failure_window_seconds.into(),
+                1,
+                DAY,
+            ),
+            (
+                "SESSIOND_LOGIN_MAX_FAILURES_PER_USER",
+                self.login_max_failures_per_user.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "SESSIOND_LOGIN_MAX_FAILURES_PER_IP",
+                self.login_max_failures_per_ip.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "SESSIOND_LOGIN_FAILURE_WINDOW_SECONDS",
+                self.login_failure_window_seconds.into(),
+                1,
+                DAY,
+            ),
+            (
+                "SESSIOND_SWEEP_INTERVAL_SECONDS",
+                self.sweep_interval_seconds.into(),
+                1,
+                DAY,
+            ),
+            (
+                "SESSIOND_RETENTION_SECONDS",
+                self.retention_seconds.into(),
+                0,
+                TEN_YEARS,
+            ),
+            (
+                "SESSIOND_MAX_BODY_BYTES",
+                self.max_body_bytes as i128,
+                1_024,
+                64 * 1_048_576,
+            ),
+        ]
+    }
+
+    /// What the parser cannot check: each numeric setting's range, and
+    /// combinations that cannot work.
     pub fn validate(&self) -> Result<(), String> {
+        for (name, value, lowest, highest) in self.ranges() {
+            if value < lowest || value > highest {
+                return Err(format!(
+                    "{name}={value} is out of range: it must be from {lowest} to {highest}"
+                ));
+            }
+        }
+
         if !cfg!(feature = "postgres") && matches!(self.database_url, DatabaseUrl::Postgres(_)) {
             return Err(format!(
                 "DATABASE_URL is a postgres:// URL, but {NO_POSTGRES}"
@@ -470,6 +619,40 @@ mod tests {
             assert_eq!(settings.validate(), Ok(()));
         }
         assert_eq!(Settings::defaults().validate(), Ok(()));
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_naming_the_variable() {
+        type Breaks = fn(&mut Settings);
+        let cases: [(&str, Breaks); 5] = [
+            ("SESSIOND_LOGIN_MAX_FAILURES_PER_USER=0 ", |s| {
+                s.login_max_failures_per_user = 0
+            }),
+            ("SESSIOND_MAX_BODY_BYTES=0 ", |s| s.max_body_bytes = 0),
+            ("SESSIOND_DB_POOL_SIZE=0 ", |s| s.db_pool_size = 0),
+            ("SESSIOND_IDLE_TIMEOUT_SECONDS=-5 ", |s| {
+                s.idle_timeout_seconds = -5
+            }),
+            ("SESSIOND_2FA_WINDOW_SECONDS=-1 ", |s| {
+                s.two_factor_window_seconds = -1
+            }),
+        ];
+        for (said, break_it) in cases {
+            let mut settings = Settings::defaults();
+            break_it(&mut settings);
+            let refused = settings.validate().unwrap_err();
+            assert!(refused.starts_with(said), "{refused}");
+            assert!(refused.contains("must be from"), "{refused}");
+        }
+        // Every default is within its range, and the ends of a range are in it.
+        let defaults = Settings::defaults();
+        for (name, value, lowest, highest) in defaults.ranges() {
+            assert!((lowest..=highest).contains(&value), "{name}={value}");
+        }
+        let mut settings = Settings::defaults();
+        settings.max_body_bytes = 1_024;
+        settings.two_factor_window_seconds = 0;
+        assert_eq!(settings.validate(), Ok(()));
     }
 
     #[test]

@@ -373,6 +373,32 @@ fn a_start_up_error_is_written_in_the_log_format() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("error: "), "{stderr}");
+
+    // A setting that would break every login stops the start, naming the
+    // variable; a misspelt one is warned about.
+    let output = sessiond("sqlite:///tmp/sessiond-never-created.db")
+        .arg("serve")
+        .env("SESSIOND_LOGIN_MAX_FAILURES_PER_USER", "0")
+        .env("SESSIOND_LOGIN_MAX_FAILURE_PER_IP", "3")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "error: SESSIOND_LOGIN_MAX_FAILURES_PER_USER=0 is out of range: it must be from 1 to 1000000"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("unknown setting ignored")
+            && stderr.contains("SESSIOND_LOGIN_MAX_FAILURE_PER_IP"),
+        "{stderr}"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/sessiond-never-created.db").exists(),
+        "nothing is created before the settings are checked"
+    );
 }
 
 async fn the_cli_manages_users_and_sessions(store: Store) {
