@@ -213,7 +213,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny store and 2 s runs (CI)")
     parser.add_argument("--postgres", default=os.environ.get("SESSIOND_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--database", default="sessiond_hostile")
+    parser.add_argument("--database", default=f"sessiond_hostile_{os.getpid()}",
+                        help="a database to create for the run and drop after it (must not exist)")
     parser.add_argument("--sessions", type=int, help="sessions to seed (default 100000; quick 2000)")
     parser.add_argument("--users", type=int, help=f"users to seed (default 10000; quick 64; at least {MIN_USERS})")
     args = parser.parse_args()
@@ -226,7 +227,7 @@ def main():
 
     bench.ensure_wrk()
     binary, seeder = bench.release_binaries()
-    bench.recreate_database(args.postgres, args.database)
+    bench.create_database(args.postgres, args.database)
     url = bench.db_url(args.postgres, args.database)
     tokens, seed_seconds = bench.seed(seeder, url, users, sessions, os.path.join(bench.TMP, "hostile-tokens.json"))
     password = tokens["known"]["password"]

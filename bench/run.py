@@ -25,6 +25,7 @@ bench/results/tmp/) and prints it. It reports numbers; it asserts none
 """
 
 import argparse
+import atexit
 import base64
 import datetime
 import hashlib
@@ -109,9 +110,13 @@ def db_url(base, name, extra=""):
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + name, extra, ""))
 
 
-def recreate_database(admin_url, name):
-    for sql in (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"):
-        sh(["psql", admin_url, "-q", "-c", sql])
+def create_database(admin_url, name):
+    """Creates the run's own database, and drops it when the run ends, however
+    it ends. A database of that name that exists already is not touched: the
+    run stops instead."""
+    sh(["psql", admin_url, "-q", "-c", f"CREATE DATABASE {name}"])
+    atexit.register(lambda: subprocess.run(
+        ["psql", admin_url, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False))
 
 
 def wait_ready(base, path, proc, what):
@@ -669,7 +674,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 1 s runs (CI)")
     parser.add_argument("--postgres", default=os.environ.get("SESSIOND_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--database", default="sessiond_bench")
+    parser.add_argument("--database", default=f"sessiond_bench_{os.getpid()}",
+                        help="a database to create for the run and drop after it (must not exist)")
     parser.add_argument("--out", help="where to write the report (default bench/results/<date>.md; quick: bench/results/tmp/quick-<date>.md)")
     parser.add_argument("--note", help="a line for the report's header, e.g. what the run is a baseline for")
     args = parser.parse_args()
@@ -685,7 +691,7 @@ def main():
     ensure_wrk()
     peer_missing = ensure_peer()
     binary, seeder = release_binaries()
-    recreate_database(args.postgres, args.database)
+    create_database(args.postgres, args.database)
     # Plain TCP for all three clients of the store: sessiond and pgbench
     # (libpq) would otherwise negotiate TLS on loopback (sslmode=prefer),
     # which the Node peer's pg driver does not.

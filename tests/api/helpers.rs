@@ -73,7 +73,7 @@ fn postgres_url(database: &str) -> String {
     format!("{base}/{database}")
 }
 
-fn admin_connection() -> PgConnection {
+pub(crate) fn admin_connection() -> PgConnection {
     let url = postgres_admin_url();
     PgConnection::establish(&url).unwrap_or_else(|e| {
         panic!(
@@ -94,6 +94,9 @@ fn postgres_template() -> &'static str {
         if database_exists(&mut admin, &name) {
             return name;
         }
+        // The templates of earlier migration sets are of no more use: one
+        // template at most stays between runs, the current one.
+        drop_other_templates(&mut admin, &name);
         let scratch = format!("sessiond_tplnew_{}", uuid::Uuid::new_v4().simple());
         diesel::sql_query(format!("CREATE DATABASE {scratch}"))
             .execute(&mut admin)
@@ -119,7 +122,25 @@ fn postgres_template() -> &'static str {
     })
 }
 
-fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+/// Drops the suite's templates other than `keep`.
+fn drop_other_templates(conn: &mut PgConnection, keep: &str) {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        datname: String,
+    }
+    let stale: Vec<Name> = diesel::sql_query(format!(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'sessiond\\_tpl\\_%' AND datname <> '{keep}'"
+    ))
+    .load(conn)
+    .unwrap_or_default();
+    for Name { datname } in stale {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)"))
+            .execute(conn);
+    }
+}
+
+pub(crate) fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
     #[derive(diesel::QueryableByName)]
     struct Found {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -283,7 +304,14 @@ impl Drop for TestApp {
                 tokio::task::block_in_place(|| runtime.block_on(stop));
             }
         }
-        if let TestDatabase::Postgres { name } = &self.database {
+        // `database` is dropped after this, with the server stopped.
+    }
+}
+
+/// A test's own database goes with it, whether the test passed or not.
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { name } = self {
             if let Ok(mut admin) = PgConnection::establish(&postgres_admin_url()) {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&mut admin);

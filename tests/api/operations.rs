@@ -285,3 +285,24 @@ async fn losing_the_database_gives_503_with_a_retryable_message() {
         "the process is still up"
     );
 }
+
+/// A test's Postgres database is dropped with it: a run leaves none behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tests_postgres_database_is_dropped_with_it() {
+    use crate::helpers::{admin_connection, database_exists};
+    let app = crate::helpers::spawn_app(Store::Postgres).await;
+    let name = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .and_then(|rest| rest.split('?').next())
+        .unwrap()
+        .to_owned();
+    assert!(name.starts_with("sessiond_test_"), "{name}");
+    assert!(database_exists(&mut admin_connection(), &name));
+    drop(app);
+    assert!(
+        !database_exists(&mut admin_connection(), &name),
+        "{name} is left behind"
+    );
+}

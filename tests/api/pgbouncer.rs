@@ -193,9 +193,12 @@ struct Pair {
 /// `SESSIOND_DB_POOLER=transaction` and whatever `configure` sets.
 async fn two_instances(configure: impl Fn(&mut Settings)) -> Pair {
     let (mut settings, database) = test_settings(Store::Postgres);
-    let TestDatabase::Postgres { name } = database else {
+    let TestDatabase::Postgres { name } = &database else {
         unreachable!("a Postgres test database");
     };
+    let name = name.clone();
+    // The instances below each hold the database and drop it with them.
+    std::mem::forget(database);
     let bouncer = Bouncer::start(&name, 4);
     settings.database_url = bouncer.url(&name).parse().expect("pgbouncer url");
     settings.db_pooler = DbPooler::Transaction;
@@ -591,9 +594,12 @@ async fn two_hundred_parallel_requests_over_both_instances_all_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_setting_prepared_statements_collide_on_a_shared_server_connection() {
     let (mut settings, database) = test_settings(Store::Postgres);
-    let TestDatabase::Postgres { name } = database else {
+    let TestDatabase::Postgres { name } = &database else {
         unreachable!("a Postgres test database");
     };
+    let name = name.clone();
+    // The instances below each hold the database and drop it with them.
+    std::mem::forget(database);
     let bouncer = Bouncer::start(&name, 1);
     settings.database_url = bouncer.url(&name).parse().expect("pgbouncer url");
     assert_eq!(settings.db_pooler, DbPooler::None, "the default");
