@@ -61,7 +61,26 @@ pub enum UserCommand {
         admin: bool,
     },
     /// List users.
-    List,
+    List {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Show one user, with their number of active sessions.
+    Show {
+        username: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Refuse the user's logins and end their sessions.
+    Disable { username: String },
+    /// Let a disabled user log in again.
+    Enable { username: String },
+    /// Delete a user, ending and deleting their sessions.
+    Delete { username: String },
+    /// Turn off a user's TOTP (say, a lost phone) and end their sessions;
+    /// they log in with the password alone and can enroll again.
+    #[command(name = "reset-2fa")]
+    Reset2fa { username: String },
     /// Set a user's password.
     Passwd {
         username: String,
@@ -90,11 +109,27 @@ pub enum SessionsCommand {
         /// At most this many rows.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
-    /// End a session, by its numeric ID or its 17-character sessionId.
-    Revoke { session: String },
+    /// End a session, by its numeric ID or its 17-character sessionId; or,
+    /// with --user, every active session of a user.
+    Revoke {
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        session: Option<String>,
+        /// End all of this user's active sessions.
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// End expired sessions and delete those ended longer ago than the retention.
     Purge,
+}
+
+/// How a listing is printed: aligned columns for people, JSON for scripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
 }
 
 pub fn run() -> ExitCode {
@@ -249,22 +284,92 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             }
         }
-        UserCommand::List => {
-            println!(
-                "{:<8} {:<36} {:<24} {:<12} {:<5} NAME",
-                "ID", "USER ID", "USERNAME", "ROLES", "TOTP"
-            );
-            for user in users::list(&mut conn)? {
-                println!(
-                    "{:<8} {:<36} {:<24} {:<12} {:<5} {}",
-                    user.id,
-                    user.guid,
-                    user.username,
-                    user.roles,
-                    if user.totp_enabled { "on" } else { "off" },
-                    user.name
-                );
+        UserCommand::List { output } => {
+            let users = users::list(&mut conn)?;
+            match output {
+                Output::Json => print_json(&users.iter().map(user_json).collect::<Vec<_>>())?,
+                Output::Table => {
+                    println!(
+                        "{:<8} {:<36} {:<24} {:<12} {:<5} {:<8} NAME",
+                        "ID", "USER ID", "USERNAME", "ROLES", "TOTP", "STATE"
+                    );
+                    for user in users {
+                        println!(
+                            "{:<8} {:<36} {:<24} {:<12} {:<5} {:<8} {}",
+                            user.id,
+                            user.guid,
+                            user.username,
+                            user.roles,
+                            if user.totp_enabled { "on" } else { "off" },
+                            if user.active { "active" } else { "disabled" },
+                            user.name
+                        );
+                    }
+                }
             }
+        }
+        UserCommand::Show { username, output } => {
+            let user = find_user(&mut conn, &username)?;
+            let active_sessions = sessions::count_active_for_user(&mut conn, user.id, now)?;
+            let mut shown = user_json(&user);
+            shown["activeSessions"] = active_sessions.into();
+            match output {
+                Output::Json => print_json(&shown)?,
+                Output::Table => {
+                    for (key, value) in shown.as_object().into_iter().flatten() {
+                        let value = value
+                            .as_str()
+                            .map_or_else(|| value.to_string(), str::to_owned);
+                        println!("{key:<15} {value}");
+                    }
+                }
+            }
+        }
+        UserCommand::Disable { username } => {
+            let user = find_user(&mut conn, &username)?;
+            users::set_active(&mut conn, user.id, false, now)?;
+            let ended = service::sessions::end_all(
+                &mut conn,
+                service::sessions::Owner::Id(user.id),
+                None,
+                &EndedBy::Cli,
+                now,
+            )?;
+            tracing::info!(username = %user.username, user_id = %user.guid, ended, "user disabled from the command line");
+            println!("disabled {username}; ended {ended} sessions");
+        }
+        UserCommand::Enable { username } => {
+            let user = find_user(&mut conn, &username)?;
+            users::set_active(&mut conn, user.id, true, now)?;
+            tracing::info!(username = %user.username, user_id = %user.guid, "user enabled from the command line");
+            println!("enabled {username}");
+        }
+        UserCommand::Delete { username } => {
+            let user = find_user(&mut conn, &username)?;
+            let ended = service::sessions::end_all(
+                &mut conn,
+                service::sessions::Owner::Id(user.id),
+                None,
+                &EndedBy::Cli,
+                now,
+            )?;
+            users::delete(&mut conn, user.id)?;
+            tracing::warn!(username = %user.username, user_id = %user.guid, ended, "user deleted from the command line");
+            println!("deleted {username} and their sessions ({ended} were active)");
+        }
+        UserCommand::Reset2fa { username } => {
+            let user = find_user(&mut conn, &username)?;
+            users::disable_totp(&mut conn, user.id, now)?;
+            let ended = service::sessions::end_all(
+                &mut conn,
+                service::sessions::Owner::Id(user.id),
+                None,
+                &EndedBy::Cli,
+                now,
+            )?;
+            // The audit record: who lost their second factor, and when.
+            tracing::warn!(username = %user.username, user_id = %user.guid, ended, "two-factor authentication reset from the command line");
+            println!("turned off TOTP for {username} and ended {ended} sessions; they can log in with the password and enroll again");
         }
         UserCommand::Passwd { username, password } => {
             let password = read_password(&password)?;
@@ -291,11 +396,45 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The user named `username`, or an error that says there is none.
+fn find_user(conn: &mut db::AnyConnection, username: &str) -> anyhow::Result<users::User> {
+    let key = crate::domain::username::lookup_key(username);
+    users::find_by_username_key(conn, &key)?.with_context(|| format!("no user named {username}"))
+}
+
+/// A user as the JSON listings show them: never a secret or hash.
+fn user_json(user: &users::User) -> serde_json::Value {
+    serde_json::json!({
+        "id": user.id,
+        "userId": user.guid,
+        "username": user.username,
+        "name": user.name,
+        "roles": user.role_list(),
+        "totp": user.totp_enabled,
+        "active": user.active,
+        "createdAt": clock::iso_millis(user.created_at),
+        "updatedAt": clock::iso_millis(user.updated_at),
+    })
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
 fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Result<()> {
     let mut conn = connect(settings)?;
     let now = clock::now();
     match command {
-        SessionsCommand::List { user, all, limit } => {
+        SessionsCommand::List {
+            user,
+            all,
+            limit,
+            output,
+        } => {
+            if let Some(username) = &user {
+                find_user(&mut conn, username)?;
+            }
             let keys: Vec<String> = user
                 .as_deref()
                 .map(crate::domain::username::lookup_key)
@@ -308,16 +447,37 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
                 ..Default::default()
             };
             let rows = sessions::lists::newest(&mut conn, &request, now)?;
+            let state_of = |session: &sessions::Session| match &session.logout_at {
+                Some(_) => format!("ended ({})", session.logout_by.as_deref().unwrap_or("?")),
+                None if session.expires_at <= now => "expired".to_owned(),
+                None => "active".to_owned(),
+            };
+            if output == Output::Json {
+                let rows: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|(session, username)| {
+                        serde_json::json!({
+                            "id": session.id,
+                            "sessionId": session.session_id,
+                            "username": username,
+                            "loginAt": clock::iso_millis(session.login_at),
+                            "lastActivityAt": clock::iso_millis(session.last_activity_at),
+                            "expiresAt": clock::iso_millis(session.expires_at),
+                            "ip": session.ip,
+                            "device": session.device_name,
+                            "os": session.os_name,
+                            "state": state_of(session),
+                        })
+                    })
+                    .collect();
+                return print_json(&rows);
+            }
             println!(
                 "{:<8} {:<17} {:<20} {:<24} {:<15} {:<24} STATE",
                 "ID", "SESSION ID", "USER", "LOGIN AT", "IP", "DEVICE"
             );
             for (session, username) in rows {
-                let state = match &session.logout_at {
-                    Some(_) => format!("ended ({})", session.logout_by.as_deref().unwrap_or("?")),
-                    None if session.expires_at <= now => "expired".to_owned(),
-                    None => "active".to_owned(),
-                };
+                let state = state_of(&session);
                 println!(
                     "{:<8} {:<17} {:<20} {:<24} {:<15} {:<24} {state}",
                     session.id,
@@ -329,7 +489,24 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
                 );
             }
         }
-        SessionsCommand::Revoke { session } => {
+        SessionsCommand::Revoke {
+            user: Some(username),
+            ..
+        } => {
+            let user = find_user(&mut conn, &username)?;
+            let ended = service::sessions::end_all(
+                &mut conn,
+                service::sessions::Owner::Id(user.id),
+                None,
+                &EndedBy::Cli,
+                now,
+            )?;
+            println!("revoked {ended} sessions of {username}");
+        }
+        SessionsCommand::Revoke {
+            session: Some(session),
+            user: None,
+        } => {
             let id = match session.parse::<i64>() {
                 Ok(id) => id,
                 Err(_) => sessions::find_by_session_id(&mut conn, &session)?
@@ -344,6 +521,10 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
             }
             println!("revoked session {session}");
         }
+        SessionsCommand::Revoke {
+            session: None,
+            user: None,
+        } => bail!("name a session, or a user with --user"),
         SessionsCommand::Purge => {
             let (ended, purged) = app::sweep(&mut conn, settings)?;
             println!("ended {ended} expired sessions, purged {purged} old sessions");

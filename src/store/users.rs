@@ -115,6 +115,32 @@ pub fn set_roles(conn: &mut Conn, key: &str, roles: &str, now: NaiveDateTime) ->
     Ok(updated == 1)
 }
 
+/// Lets the user log in again, or not; returns whether they existed.
+pub fn set_active(
+    conn: &mut Conn,
+    user_id: i64,
+    active: bool,
+    now: NaiveDateTime,
+) -> DbResult<bool> {
+    let updated = diesel::update(users::table.find(user_id))
+        .set((users::active.eq(active), users::updated_at.eq(now)))
+        .execute(conn)
+        .db()?;
+    Ok(updated == 1)
+}
+
+/// Deletes a user whose sessions have all ended, with those sessions and
+/// the user's backup codes, in one transaction.
+pub fn delete(conn: &mut Conn, user_id: i64) -> DbResult<()> {
+    use crate::db::schema::sessions;
+    conn.transaction(|conn| {
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
+        backup_codes::delete_for_user(conn, user_id)?;
+        diesel::delete(users::table.find(user_id)).execute(conn)?;
+        Ok(())
+    })
+}
+
 /// Stores a new, not yet confirmed TOTP secret. Refused (false) once TOTP is enabled.
 pub fn set_pending_totp(
     conn: &mut Conn,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    body, current_code, raw_database_url, spawn_app, test_settings, Session, Store,
+    body, current_code, raw_database_url, spawn_app, test_settings, Session, Store, USER_PASSWORD,
 };
 use crate::on_both_stores;
 
@@ -142,7 +142,8 @@ fn strings(value: &Value, key: &str, out: &mut Vec<String>) {
 
 on_both_stores!(
     serve_logs_no_secret_and_stops_gracefully,
-    the_cli_manages_users_and_sessions
+    the_cli_manages_users_and_sessions,
+    the_cli_answers_scripts_in_json_and_manages_a_users_lifecycle,
 );
 
 async fn serve_logs_no_secret_and_stops_gracefully(store: Store) {
@@ -478,4 +479,104 @@ async fn the_cli_manages_users_and_sessions(store: Store) {
     );
     let (ok, out, _) = run(&url, &["migrate"], None);
     assert!(ok, "{out}");
+}
+
+async fn the_cli_answers_scripts_in_json_and_manages_a_users_lifecycle(store: Store) {
+    let app = spawn_app(store).await;
+    let url = app.database_url.clone();
+    let json_of = |args: &[&str]| -> Value {
+        let (ok, out, err) = run(&url, args, None);
+        assert!(ok, "{args:?}: {out} {err}");
+        serde_json::from_str(&out).unwrap_or_else(|_| panic!("{args:?} is not JSON: {out}"))
+    };
+    app.create_user("dana", false);
+    let dana = app.login("dana", USER_PASSWORD).await;
+    app.login("dana", USER_PASSWORD).await;
+
+    let listed = json_of(&["user", "list", "--output", "json"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "dana"]);
+    assert!(listed[1].get("passwordHash").is_none() && !listed.to_string().contains("argon2"));
+    let shown = json_of(&["user", "show", "dana", "--output", "json"]);
+    assert_eq!(shown["userId"], dana.user_id.as_str());
+    assert_eq!(shown["activeSessions"], 2);
+    assert_eq!(shown["active"], true);
+    let sessions = json_of(&["sessions", "list", "--user", "dana", "--output", "json"]);
+    assert_eq!(sessions.as_array().unwrap().len(), 2, "{sessions}");
+    assert_eq!(sessions[0]["state"], "active");
+    assert_eq!(sessions[0]["username"], "dana");
+
+    // An unknown user is an error everywhere, never an empty answer.
+    for args in [
+        &["sessions", "list", "--user", "nosuch"][..],
+        &["sessions", "revoke", "--user", "nosuch"],
+        &["user", "show", "nosuch"],
+        &["user", "disable", "nosuch"],
+        &["user", "enable", "nosuch"],
+        &["user", "delete", "nosuch"],
+        &["user", "reset-2fa", "nosuch"],
+    ] {
+        let (ok, out, err) = run(&url, args, None);
+        assert!(!ok, "{args:?}: {out}");
+        assert!(err.contains("no user named nosuch"), "{args:?}: {err}");
+    }
+
+    // Revoking by user ends every session of theirs.
+    let (ok, out, _) = run(&url, &["sessions", "revoke", "--user", "dana"], None);
+    assert!(ok && out.contains("revoked 2 sessions"), "{out}");
+    assert_eq!(app.get_as("/api/v1/me", &dana).await.status(), 401);
+
+    // Disabled: no login, and the sessions ended; enabled again: login.
+    let dana = app.login("dana", USER_PASSWORD).await;
+    let (ok, out, _) = run(&url, &["user", "disable", "dana"], None);
+    assert!(ok && out.contains("ended 1 sessions"), "{out}");
+    assert_eq!(app.get_as("/api/v1/me", &dana).await.status(), 401);
+    assert_eq!(app.login_raw("dana", USER_PASSWORD).await.status(), 401);
+    assert_eq!(
+        json_of(&["user", "show", "dana", "--output", "json"])["active"],
+        false
+    );
+    let (ok, _, _) = run(&url, &["user", "enable", "dana"], None);
+    assert!(ok);
+    let dana = app.login("dana", USER_PASSWORD).await;
+
+    // A lost phone: TOTP off, sessions ended, the password alone logs in.
+    app.enroll_totp(&dana).await;
+    assert_eq!(
+        json_of(&["user", "show", "dana", "--output", "json"])["totp"],
+        true
+    );
+    assert_eq!(
+        app.login_raw("dana", USER_PASSWORD).await.status(),
+        400,
+        "a code is needed"
+    );
+    let (ok, out, err) = run(&url, &["user", "reset-2fa", "dana"], None);
+    assert!(ok, "{out} {err}");
+    assert_eq!(app.get_as("/api/v1/me", &dana).await.status(), 401);
+    assert_eq!(
+        json_of(&["user", "show", "dana", "--output", "json"])["totp"],
+        false
+    );
+    let dana = app.login("dana", USER_PASSWORD).await;
+
+    // Deleted: gone, with the sessions.
+    let (ok, out, _) = run(&url, &["user", "delete", "dana"], None);
+    assert!(ok && out.contains("deleted dana"), "{out}");
+    assert_eq!(app.get_as("/api/v1/me", &dana).await.status(), 401);
+    let all = json_of(&["sessions", "list", "--all", "--output", "json"]);
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["username"] != "dana"),
+        "{all}"
+    );
+    let listed = json_of(&["user", "list", "--output", "json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }

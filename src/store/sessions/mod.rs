@@ -277,6 +277,16 @@ pub fn find_by_session_id(conn: &mut Conn, session_id: &str) -> DbResult<Option<
         .db()
 }
 
+/// How many active sessions a user has.
+pub fn count_active_for_user(conn: &mut Conn, user_id: i64, now: NaiveDateTime) -> DbResult<i64> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(active(now))
+        .count()
+        .get_result(conn)
+        .db()
+}
+
 /// An active session by `sessionId`, with its owner, for `info.admin`.
 pub fn find_active_by_session_id(
     conn: &mut Conn,
