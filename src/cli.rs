@@ -237,11 +237,20 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
-/// Opens the store for a CLI command, migrating it first.
+/// Opens the store for a CLI command. Only `serve` and `migrate` change the
+/// schema: a store this binary's migrations have not reached is refused,
+/// saying what to run.
 fn connect(settings: &Settings) -> anyhow::Result<db::AnyConnection> {
     let mut conn = db::establish(settings)
         .with_context(|| format!("connecting to {}", settings.database_url))?;
-    db::run_migrations(&mut conn, settings.db_pooler)?;
+    let pending = db::pending_migrations(&mut conn)?;
+    if pending > 0 {
+        bail!(
+            "the store at {} lacks {pending} of this binary's migrations: run `sessiond migrate` \
+             (or start `sessiond serve`, which migrates) first",
+            settings.database_url
+        );
+    }
     Ok(conn)
 }
 

@@ -49,6 +49,8 @@ diesel::define_sql_function! {
 }
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+#[cfg(feature = "postgres")]
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// One connection outside the pool, without a statement deadline: for the
 /// CLI and for migrations, whose bulk work may rightly take long.
@@ -84,7 +86,6 @@ pub fn run_migrations(conn: &mut AnyConnection, pooler: DbPooler) -> DbResult<()
 #[cfg(feature = "postgres")]
 fn migrate_postgres(pg: &mut diesel::PgConnection, pooler: DbPooler) -> DbResult<()> {
     const MIGRATION_LOCK: i64 = 0x5e55_10d0;
-    const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
     match pooler {
         DbPooler::None => {
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
@@ -108,6 +109,21 @@ fn migrate_postgres(pg: &mut diesel::PgConnection, pooler: DbPooler) -> DbResult
                 .map_err(|e| DbError::Migration(e.to_string()))
         }),
     }
+}
+
+/// How many of this binary's migrations the store has not had yet: 0 when
+/// its schema is the one this binary reads.
+pub fn pending_migrations(conn: &mut AnyConnection) -> DbResult<usize> {
+    let pending = match conn {
+        #[cfg(feature = "postgres")]
+        AnyConnection::Postgresql(pg) => pg
+            .pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|migrations| migrations.len()),
+        AnyConnection::Sqlite(sqlite) => sqlite
+            .pending_migrations(SQLITE_MIGRATIONS)
+            .map(|migrations| migrations.len()),
+    };
+    pending.map_err(|e| DbError::Migration(e.to_string()))
 }
 
 /// The tables in the store's schema (Postgres: the current schema), by

@@ -327,6 +327,24 @@ async fn serve_logs_no_secret_and_stops_gracefully(store: Store) {
     }
 }
 
+/// Only `serve` and `migrate` change the schema; other commands say to migrate.
+#[test]
+fn commands_other_than_serve_and_migrate_leave_the_schema_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let (ok, _, err) = run(&url, &["user", "list"], None);
+    assert!(!ok);
+    assert!(
+        err.contains("lacks") && err.contains("run `sessiond migrate`"),
+        "{err}"
+    );
+    let (ok, out, err) = run(&url, &["migrate"], None);
+    assert!(ok, "{out} {err}");
+    let (ok, out, err) = run(&url, &["user", "list", "--output", "json"], None);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "[]");
+}
+
 /// A service that cannot start says why in the log format it was given.
 #[test]
 fn a_start_up_error_is_written_in_the_log_format() {
