@@ -193,9 +193,21 @@ fn is_safe_request_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+/// Up to 10 s, past the store timeout's default (5 s), so a request that
+/// waited the whole timeout still lands in a bucket of its own.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// Which build is running, as Prometheus's `*_build_info` convention has it.
+pub fn build_info() -> String {
+    format!(
+        "# HELP sessiond_build_info The running build: its version; always 1.\n\
+         # TYPE sessiond_build_info gauge\n\
+         sessiond_build_info{{version=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
 
 #[derive(Default)]
 struct Series {

@@ -84,6 +84,7 @@ pub(super) async fn metrics(
     text.push_str(&telemetry::hashing_gauges(running, peak, slots));
     let (calls, statements) = state.db.calls();
     text.push_str(&telemetry::store_calls(calls, statements));
+    text.push_str(&telemetry::build_info());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)

@@ -53,6 +53,14 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool(store: Sto
     assert!(text.contains("sessiond_db_pool_connections "));
     assert!(text.contains("sessiond_db_pool_idle_connections "));
     assert!(text.contains("sessiond_db_pool_max_connections 4"));
+    // Buckets reach past the store timeout, to 10 s.
+    assert!(text.contains(
+        r#"sessiond_http_request_duration_seconds_bucket{route="/healthz",method="GET",status="200",le="10"} 2"#
+    ), "{text}");
+    assert!(text.contains(&format!(
+        "sessiond_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    )));
 }
 
 async fn every_response_carries_a_request_id(store: Store) {
