@@ -162,7 +162,10 @@ fn migrations_fingerprint() -> String {
     files.sort();
     let mut hasher = Sha256::new();
     for file in files {
-        hasher.update(file.to_string_lossy().as_bytes());
+        // Relative to the migrations, so every checkout of the same
+        // migrations shares one template.
+        let name = file.strip_prefix(&root).unwrap_or(&file);
+        hasher.update(name.to_string_lossy().as_bytes());
         hasher.update(std::fs::read(&file).expect("read migration"));
     }
     hasher
