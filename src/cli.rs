@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, Application};
-use crate::config::{LogFormat, Settings};
+use crate::config::{LogFormat, PurgeArgs, Settings, StoreArgs};
 use crate::db;
 use crate::domain::ended_by::EndedBy;
 use crate::domain::{clock, password, username::Username};
@@ -15,18 +15,17 @@ use crate::error::Error;
 use crate::service;
 use crate::store::{self, sessions, users};
 use crate::telemetry;
+use crate::telemetry::metrics::Metrics;
 
 /// Session-management service: Rocket.Chat device management, admin
 /// authenticated sessions and the JSON action API over one store.
 ///
-/// Every option can also be set through the environment variable shown
-/// next to it.
+/// Each command's `--help` lists the settings it reads (`serve --help`:
+/// all of them); every one can also be set through the environment
+/// variable shown next to it.
 #[derive(Parser)]
 #[command(name = "sessiond", version)]
 pub struct Cli {
-    #[command(flatten)]
-    pub settings: Settings,
-
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,15 +33,42 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the HTTP service (migrates the store first).
-    Serve,
+    Serve(Box<Settings>),
     /// Bring the store's schema up to date and exit.
-    Migrate,
+    Migrate(StoreArgs),
     /// Manage users.
-    #[command(subcommand)]
-    User(UserCommand),
+    User {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Inspect and end sessions.
-    #[command(subcommand)]
-    Sessions(SessionsCommand),
+    Sessions {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+impl Command {
+    /// The settings this command runs with: every one for `serve`; for the
+    /// others, the few they read and the defaults for the rest (the
+    /// environment's other variables are `serve`'s, and left alone).
+    fn settings(&self) -> Settings {
+        match self {
+            Command::Serve(settings) => Settings::clone(settings),
+            Command::Migrate(store) | Command::User { store, .. } => store.settings(),
+            Command::Sessions { store, command } => {
+                let mut settings = store.settings();
+                if let SessionsCommand::Purge(purge) = command {
+                    purge.apply(&mut settings);
+                }
+                settings
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -122,7 +148,7 @@ pub enum SessionsCommand {
         user: Option<String>,
     },
     /// End expired sessions and delete those ended longer ago than the retention.
-    Purge,
+    Purge(PurgeArgs),
 }
 
 /// How a listing is printed: aligned columns for people, JSON for scripts.
@@ -148,12 +174,18 @@ pub fn run() -> ExitCode {
         }
         Err(error) => error.exit(),
     };
-    let log_format = cli.settings.log_format;
-    telemetry::init(log_format, &cli.settings.log_filter);
+    let settings = cli.command.settings();
+    let log_format = settings.log_format;
+    let traces = telemetry::init(log_format, &settings.log_filter);
     for name in unknown_settings(std::env::vars_os().map(|(name, _)| name)) {
         tracing::warn!(variable = %name, "unknown setting ignored: no SESSIOND_ variable has this name");
     }
-    match execute(cli) {
+    // The guard flushes the last spans when the command ends.
+    let outcome = match traces {
+        Ok(_guard) => execute(settings, cli.command),
+        Err(error) => Err(anyhow::Error::msg(error)),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // In the format the logs are in, so a JSON log stays parseable.
@@ -168,22 +200,31 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// The `SESSIOND_*` names among `names` that no setting reads: a misspelt
-/// variable would otherwise leave its setting at the default unnoticed.
+/// The `SESSIOND_*` names among `names` that no setting of any command
+/// reads: a misspelt variable would otherwise leave its setting at the
+/// default unnoticed.
 fn unknown_settings(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
-    let command = <Cli as clap::CommandFactory>::command();
-    let known: std::collections::HashSet<String> = command
-        .get_arguments()
-        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
-        .filter_map(|argument| argument.get_env())
-        .map(|name| name.to_string_lossy().into_owned())
-        .collect();
+    let known = environment_variables(&<Cli as clap::CommandFactory>::command());
     let mut unknown: Vec<String> = names
         .map(|name| name.to_string_lossy().into_owned())
         .filter(|name| name.starts_with("SESSIOND_") && !known.contains(name))
         .collect();
     unknown.sort();
     unknown
+}
+
+/// The variables the arguments of `command` and of its subcommands, at any
+/// depth, are read from.
+fn environment_variables(command: &clap::Command) -> std::collections::HashSet<String> {
+    let mut names: std::collections::HashSet<String> = command
+        .get_arguments()
+        .filter_map(|argument| argument.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect();
+    for subcommand in command.get_subcommands() {
+        names.extend(environment_variables(subcommand));
+    }
+    names
 }
 
 /// Whether JSON logs were asked for, read before the arguments parse.
@@ -199,18 +240,17 @@ fn json_logs_asked() -> bool {
     std::env::var("SESSIOND_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"))
 }
 
-fn execute(cli: Cli) -> anyhow::Result<()> {
-    let settings = cli.settings;
+fn execute(settings: Settings, command: Command) -> anyhow::Result<()> {
     settings.validate().map_err(anyhow::Error::msg)?;
-    match cli.command {
-        Command::Serve => serve(settings),
-        Command::Migrate => {
+    match command {
+        Command::Serve(_) => serve(settings),
+        Command::Migrate(_) => {
             db::run_migrations(&mut db::establish(&settings)?, settings.db_pooler)?;
             println!("migrations applied to {}", settings.database_url);
             Ok(())
         }
-        Command::User(command) => user(&settings, command),
-        Command::Sessions(command) => sessions_command(&settings, command),
+        Command::User { command, .. } => user(&settings, command),
+        Command::Sessions { command, .. } => sessions_command(&settings, command),
     }
 }
 
@@ -252,6 +292,18 @@ fn connect(settings: &Settings) -> anyhow::Result<db::AnyConnection> {
         );
     }
     Ok(conn)
+}
+
+/// Sessions the command line ends. They are counted nowhere: the command
+/// line serves no `/metrics`.
+fn by_cli() -> service::sessions::Ender<'static> {
+    static CLI: EndedBy = EndedBy::Cli;
+    static METRICS: std::sync::LazyLock<Metrics> = std::sync::LazyLock::new(Metrics::unexported);
+    service::sessions::Ender {
+        by: &CLI,
+        surface: service::Surface::Cli,
+        metrics: &METRICS,
+    }
 }
 
 /// A password from the command line, or `-`: one line of standard input.
@@ -298,22 +350,21 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
             match output {
                 Output::Json => print_json(&users.iter().map(user_json).collect::<Vec<_>>())?,
                 Output::Table => {
-                    println!(
-                        "{:<8} {:<36} {:<24} {:<12} {:<5} {:<8} NAME",
-                        "ID", "USER ID", "USERNAME", "ROLES", "TOTP", "STATE"
-                    );
+                    let mut table = table(&[
+                        "ID", "USER ID", "USERNAME", "ROLES", "TOTP", "STATE", "NAME",
+                    ]);
                     for user in users {
-                        println!(
-                            "{:<8} {:<36} {:<24} {:<12} {:<5} {:<8} {}",
-                            user.id,
+                        table.add_row([
+                            user.id.to_string(),
                             user.guid,
                             user.username,
                             user.roles,
-                            if user.totp_enabled { "on" } else { "off" },
-                            if user.active { "active" } else { "disabled" },
-                            user.name
-                        );
+                            (if user.totp_enabled { "on" } else { "off" }).to_owned(),
+                            (if user.active { "active" } else { "disabled" }).to_owned(),
+                            user.name,
+                        ]);
                     }
+                    print_table(table);
                 }
             }
         }
@@ -325,12 +376,14 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
             match output {
                 Output::Json => print_json(&shown)?,
                 Output::Table => {
+                    let mut table = table(&["FIELD", "VALUE"]);
                     for (key, value) in shown.as_object().into_iter().flatten() {
                         let value = value
                             .as_str()
                             .map_or_else(|| value.to_string(), str::to_owned);
-                        println!("{key:<15} {value}");
+                        table.add_row([key.clone(), value]);
                     }
+                    print_table(table);
                 }
             }
         }
@@ -341,7 +394,7 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
                 &mut conn,
                 service::sessions::Owner::Id(user.id),
                 None,
-                &EndedBy::Cli,
+                by_cli(),
                 now,
             )?;
             tracing::info!(username = %user.username, user_id = %user.guid, ended, "user disabled from the command line");
@@ -359,7 +412,7 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
                 &mut conn,
                 service::sessions::Owner::Id(user.id),
                 None,
-                &EndedBy::Cli,
+                by_cli(),
                 now,
             )?;
             users::delete(&mut conn, user.id)?;
@@ -373,7 +426,7 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
                 &mut conn,
                 service::sessions::Owner::Id(user.id),
                 None,
-                &EndedBy::Cli,
+                by_cli(),
                 now,
             )?;
             // The audit record: who lost their second factor, and when.
@@ -424,6 +477,29 @@ fn user_json(user: &users::User) -> serde_json::Value {
         "createdAt": clock::iso_millis(user.created_at),
         "updatedAt": clock::iso_millis(user.updated_at),
     })
+}
+
+/// A table for people, under `header`: aligned columns two spaces apart,
+/// no borders, one row a line (never wrapped to the terminal's width); the
+/// header is bold on a terminal, and the text plain everywhere else.
+fn table(header: &[&str]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(
+            header.iter().map(|name| {
+                comfy_table::Cell::new(name).add_attribute(comfy_table::Attribute::Bold)
+            }),
+        );
+    table
+}
+
+fn print_table(mut table: comfy_table::Table) {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    println!("{}", table.trim_fmt());
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -481,22 +557,30 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
                     .collect();
                 return print_json(&rows);
             }
-            println!(
-                "{:<8} {:<17} {:<20} {:<24} {:<15} {:<24} STATE",
-                "ID", "SESSION ID", "USER", "LOGIN AT", "IP", "DEVICE"
-            );
+            let mut table = table(&[
+                "ID",
+                "SESSION ID",
+                "USER",
+                "LOGIN AT",
+                "IP",
+                "DEVICE",
+                "STATE",
+            ]);
             for (session, username) in rows {
                 let state = state_of(&session);
-                println!(
-                    "{:<8} {:<17} {:<20} {:<24} {:<15} {:<24} {state}",
-                    session.id,
+                table.add_row([
+                    session.id.to_string(),
                     session.session_id,
                     username,
                     clock::iso_millis(session.login_at),
                     session.ip,
-                    format!("{} {}", session.device_name, session.os_name).trim(),
-                );
+                    format!("{} {}", session.device_name, session.os_name)
+                        .trim()
+                        .to_owned(),
+                    state,
+                ]);
             }
+            print_table(table);
         }
         SessionsCommand::Revoke {
             user: Some(username),
@@ -507,7 +591,7 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
                 &mut conn,
                 service::sessions::Owner::Id(user.id),
                 None,
-                &EndedBy::Cli,
+                by_cli(),
                 now,
             )?;
             println!("revoked {ended} sessions of {username}");
@@ -523,7 +607,7 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
                     .with_context(|| format!("no session {session}"))?,
             };
             let target = service::sessions::Target::Active(id);
-            match service::sessions::end(&mut conn, target, &EndedBy::Cli, now) {
+            match service::sessions::end(&mut conn, target, by_cli(), now) {
                 Ok(_) => {}
                 Err(Error::NotFound(_)) => bail!("no active session with ID {session}"),
                 Err(other) => return Err(other.into()),
@@ -534,8 +618,8 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
             session: None,
             user: None,
         } => bail!("name a session, or a user with --user"),
-        SessionsCommand::Purge => {
-            let (ended, purged) = app::sweep(&mut conn, settings)?;
+        SessionsCommand::Purge(_) => {
+            let (ended, purged) = app::sweep(&mut conn, settings, by_cli().metrics)?;
             println!("ended {ended} expired sessions, purged {purged} old sessions");
         }
     }
@@ -560,5 +644,58 @@ mod tests {
             unknown_settings(names.into_iter()),
             ["SESSIOND_LOGIN_MAX_FAILURE_PER_USER"]
         );
+    }
+
+    /// Every variable of every command is known, however deep the command.
+    #[test]
+    fn every_commands_variables_are_known() {
+        use clap::{Args, CommandFactory};
+
+        let mut command = Cli::command();
+        command.build();
+        let mut names = std::collections::HashSet::new();
+        let mut commands = vec![&command];
+        while let Some(command) = commands.pop() {
+            names.extend(
+                command
+                    .get_arguments()
+                    .filter_map(|argument| argument.get_env())
+                    .map(|name| name.to_string_lossy().into_owned()),
+            );
+            commands.extend(command.get_subcommands());
+        }
+        let settings = Settings::augment_args(clap::Command::new("serve"));
+        names.extend(
+            settings
+                .get_arguments()
+                .filter_map(|argument| argument.get_env())
+                .map(|name| name.to_string_lossy().into_owned()),
+        );
+        assert!(names.contains("SESSIOND_RETENTION_SECONDS"));
+        let names = names.into_iter().map(std::ffi::OsString::from);
+        assert_eq!(unknown_settings(names), Vec::<String>::new());
+    }
+
+    #[test]
+    fn only_serve_takes_the_servers_settings() {
+        use clap::CommandFactory;
+
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|cli| cli.command.settings());
+        assert!(parse(&["sessiond", "user", "list", "--bind", "127.0.0.1:1"]).is_err());
+        assert!(parse(&["sessiond", "sessions", "list", "--hash-concurrency", "2"]).is_err());
+        let bound = parse(&["sessiond", "serve", "--bind", "127.0.0.1:1"]).unwrap();
+        assert_eq!(bound.bind, "127.0.0.1:1");
+        // The store's settings go after the command or its group.
+        for args in [
+            &["sessiond", "user", "list", "--db-timeout-seconds", "7"][..],
+            &["sessiond", "user", "--db-timeout-seconds", "7", "list"],
+            &["sessiond", "migrate", "--db-timeout-seconds", "7"],
+        ] {
+            assert_eq!(parse(args).unwrap().db_timeout_seconds, 7, "{args:?}");
+        }
+        let purge = &["sessiond", "sessions", "purge", "--retention-seconds", "60"];
+        assert_eq!(parse(purge).unwrap().retention_seconds, 60);
+        assert!(parse(&["sessiond", "sessions", "list", "--retention-seconds", "60"]).is_err());
     }
 }

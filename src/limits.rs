@@ -163,7 +163,9 @@ impl Hashing {
             Err(_) => self.wait_for_slot().await?,
         };
         let (running, peak) = (self.running.clone(), self.peak.clone());
+        let parent = tracing::Span::current();
         web::block(move || {
+            let _span = tracing::debug_span!(parent: &parent, "password hash").entered();
             let now = running.fetch_add(1, Ordering::AcqRel) + 1;
             peak.fetch_max(now, Ordering::AcqRel);
             let result = f();

@@ -7,6 +7,7 @@ use crate::db::DbPool;
 use crate::domain::secret_box::SecretBox;
 use crate::limits::{Bulkhead, Hashing};
 use crate::store::sessions::Lifetime;
+use crate::telemetry::metrics::Metrics;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -20,6 +21,7 @@ pub struct AppState {
     pub bulkhead: Bulkhead,
     /// The cap on concurrent password hashing.
     pub hashing: Hashing,
+    pub metrics: Metrics,
 }
 
 /// How many wrong second-factor codes a user may send in a window, from

@@ -1,15 +1,17 @@
-//! `/healthz`, `/readyz` and `/metrics`.
+//! `/healthz`, `/readyz` and `/metrics`, on the public address and on the
+//! operators' listener (`SESSIOND_METRICS_BIND`).
 
 use std::time::Duration;
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db;
 use crate::error::Error;
 use crate::state::AppState;
-use crate::telemetry::{self, Metrics};
+use crate::store::session_counters;
+use crate::telemetry::metrics::{Snapshot, CONTENT_TYPE};
 
 /// The longest `/readyz` waits for the store.
 const READY_BUDGET: Duration = Duration::from_secs(1);
@@ -68,24 +70,74 @@ pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus metrics: requests and latency by route and status, pool gauges.
+/// Prometheus metrics: requests and latency by route and status, sessions
+/// started and ended, logins, second-factor checks, throttling, the store
+/// pool, password hashing, the process and the build.
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String))
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 404, description = "SESSIOND_METRICS_BIND is set: metrics are served on that address instead", body = Health),
+    )
 )]
 #[get("/metrics")]
-pub(super) async fn metrics(
-    state: web::Data<AppState>,
-    metrics: web::Data<Metrics>,
-) -> HttpResponse {
-    let (connections, idle) = state.db.state();
-    let mut text = metrics.render(connections, idle, state.settings.db_pool_size);
-    let (running, peak, slots) = state.hashing.gauges();
-    text.push_str(&telemetry::hashing_gauges(running, peak, slots));
-    let (calls, statements) = state.db.calls();
-    text.push_str(&telemetry::store_calls(calls, statements));
-    text.push_str(&telemetry::build_info());
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(text)
+pub(super) async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if state.settings.metrics_bind.is_some() {
+        return HttpResponse::NotFound().json(serde_json::json!({
+            "success": false,
+            "error": format!("No route for {} {}", req.method(), req.path()),
+        }));
+    }
+    exposition(&state).await
+}
+
+/// `/metrics` on the operators' listener.
+pub(super) async fn management_metrics(state: web::Data<AppState>) -> HttpResponse {
+    exposition(&state).await
+}
+
+/// What the operators' listener answers for any other path.
+pub(super) async fn not_on_management(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "success": false,
+        "error": format!(
+            "No route for {} {}: this address serves /metrics, /healthz and /readyz",
+            req.method(),
+            req.path()
+        ),
+    }))
+}
+
+async fn exposition(state: &AppState) -> HttpResponse {
+    let (pool_connections, pool_idle) = state.db.state();
+    let (hashes_running, hashes_peak, hash_slots) = state.hashing.gauges();
+    let store_up = state.db.is_up();
+    // Read from the counter table, within the probes' budget, and left out
+    // of the store-call counters so a scrape does not change them.
+    let active_sessions = if store_up {
+        let budget = READY_BUDGET.min(state.settings.db_timeout());
+        let read: Result<i64, Error> = state
+            .db
+            .run_uncounted(budget, |conn| {
+                Ok(session_counters::active_sessions(
+                    conn,
+                    crate::domain::clock::now(),
+                )?)
+            })
+            .await;
+        read.ok()
+    } else {
+        None
+    };
+    let text = state.metrics.render(&Snapshot {
+        pool_connections,
+        pool_idle,
+        pool_max: state.settings.db_pool_size,
+        hashes_running,
+        hashes_peak,
+        hash_slots,
+        store_up,
+        active_sessions,
+    });
+    HttpResponse::Ok().content_type(CONTENT_TYPE).body(text)
 }

@@ -28,6 +28,11 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig, max_
         .configure(routes::api);
 }
 
+/// The operators' listener (`SESSIOND_METRICS_BIND`): metrics and probes.
+pub fn configure_management(cfg: &mut web::ServiceConfig) {
+    cfg.configure(routes::management);
+}
+
 /// The dashboard, and the fallback for paths nothing serves: a JSON 404.
 pub fn configure_rest(cfg: &mut web::ServiceConfig) {
     cfg.configure(routes::pages);

@@ -36,6 +36,14 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(health::readyz); // GET  /readyz
 }
 
+/// The operators' listener: what scrapers and probes call, and nothing else.
+pub fn management(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz) // GET /healthz
+        .service(health::readyz) // GET /readyz
+        .route("/metrics", web::get().to(health::management_metrics))
+        .default_service(web::to(health::not_on_management));
+}
+
 /// The dashboard's pages and the JSON 404 for everything else.
 pub fn pages(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(dashboard::to_dashboard))

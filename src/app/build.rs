@@ -22,7 +22,8 @@ use crate::domain::{clock, password};
 use crate::limits::{Bulkhead, Hashing};
 use crate::store::sessions::Lifetime;
 use crate::store::{self, settings as server_settings};
-use crate::telemetry::{self, Metrics};
+use crate::telemetry;
+use crate::telemetry::metrics::Metrics;
 
 use super::sweeper::spawn_sweeper;
 use crate::state::{AppState, TwoFactorLimits};
@@ -31,6 +32,8 @@ pub struct Application {
     port: u16,
     host: String,
     server: Server,
+    /// The operators' listener (`SESSIOND_METRICS_BIND`), if set.
+    management: Option<(Server, String)>,
     /// Set when this start created the first administrator.
     pub initial_admin_password: Option<String>,
     /// Set when this start generated the key file.
@@ -50,6 +53,14 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let address = listener.local_addr()?;
+        let management_listener = match &settings.metrics_bind {
+            Some(bind) => Some(
+                TcpListener::bind(bind)
+                    .with_context(|| format!("binding SESSIOND_METRICS_BIND {bind}"))?,
+            ),
+            None => None,
+        };
+        let metrics = Metrics::new(pool.metrics());
 
         let state = web::Data::new(AppState {
             db: pool.clone(),
@@ -77,11 +88,13 @@ impl Application {
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             settings: settings.clone(),
+            metrics: metrics.clone(),
         });
-        let metrics = web::Data::new(Metrics::default());
+        let metrics = web::Data::new(metrics);
         let max_body = settings.max_body_bytes;
         let cors_origins = settings.cors_origins.clone();
         let blocking_threads = (settings.db_pool_size as usize).max(4);
+        let (public_state, public_metrics) = (state.clone(), metrics.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .into_utoipa_app()
@@ -91,8 +104,8 @@ impl Application {
                         .wrap(from_fn(api::body_deadline::body_deadline))
                         .wrap(cors(&cors_origins))
                         .wrap(from_fn(telemetry::observe))
-                        .app_data(state.clone())
-                        .app_data(metrics.clone())
+                        .app_data(public_state.clone())
+                        .app_data(public_metrics.clone())
                 })
                 .configure(|cfg| api::configure(cfg, max_body))
                 .openapi_service(api::docs::service)
@@ -109,13 +122,33 @@ impl Application {
             server = server.workers(settings.workers);
         }
         let server = server.run();
+        let management = match management_listener {
+            Some(listener) => {
+                let address = listener.local_addr()?;
+                let (state, metrics) = (state.clone(), metrics.clone());
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .wrap(from_fn(telemetry::observe))
+                        .app_data(state.clone())
+                        .app_data(metrics.clone())
+                        .configure(api::configure_management)
+                })
+                .workers(1)
+                .shutdown_timeout(5)
+                .listen(listener)?
+                .run();
+                Some((server, format!("http://{address}")))
+            }
+            None => None,
+        };
 
-        spawn_sweeper(pool, settings.clone());
+        spawn_sweeper(pool, settings.clone(), state.metrics.clone());
 
         Ok(Application {
             port: address.port(),
             host: address.ip().to_string(),
             server,
+            management,
             initial_admin_password,
             created_key_file,
         })
@@ -129,15 +162,31 @@ impl Application {
         format!("http://{}:{}", self.host, self.port)
     }
 
+    /// The operators' listener's address, when `SESSIOND_METRICS_BIND` is set.
+    pub fn management_address(&self) -> Option<&str> {
+        self.management
+            .as_ref()
+            .map(|(_, address)| address.as_str())
+    }
+
     /// Stops the server from elsewhere; `stop(false)` ends it at once,
-    /// `stop(true)` lets in-flight requests finish.
+    /// `stop(true)` lets in-flight requests finish. The operators'
+    /// listener stops with it.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((management, _)) = self.management else {
+            return self.server.await;
+        };
+        let handle = management.handle();
+        let management = tokio::spawn(management);
+        let served = self.server.await;
+        handle.stop(true).await;
+        let _ = management.await;
+        served
     }
 }
 

@@ -9,16 +9,17 @@ use crate::domain::clock;
 use crate::error::Error;
 use crate::service;
 use crate::store::{failures, sessions};
+use crate::telemetry::metrics::Metrics;
 
 /// Ends expired sessions and purges old rows, forever, every sweep interval.
-pub fn spawn_sweeper(pool: DbPool, settings: Arc<Settings>) {
+pub fn spawn_sweeper(pool: DbPool, settings: Arc<Settings>, metrics: Metrics) {
     let interval = Duration::from_secs(settings.sweep_interval_seconds.max(1));
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
             ticker.tick().await;
-            let settings = settings.clone();
-            let outcome = pool.run(move |conn| sweep(conn, &settings)).await;
+            let (settings, metrics) = (settings.clone(), metrics.clone());
+            let outcome = pool.run(move |conn| sweep(conn, &settings, &metrics)).await;
             match outcome {
                 Ok((ended, purged)) if ended + purged > 0 => {
                     tracing::info!(ended, purged, "session sweep");
@@ -31,9 +32,13 @@ pub fn spawn_sweeper(pool: DbPool, settings: Arc<Settings>) {
 }
 
 /// One sweep: returns (sessions ended, sessions purged).
-pub fn sweep(conn: &mut db::Conn, settings: &Settings) -> Result<(usize, usize), Error> {
+pub fn sweep(
+    conn: &mut db::Conn,
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<(usize, usize), Error> {
     let now = clock::now();
-    let ended = service::sessions::expire(conn, now)?;
+    let ended = service::sessions::expire(conn, metrics, now)?;
     let purged =
         sessions::purge_ended(conn, clock::plus_seconds(now, -settings.retention_seconds))?;
     let longest_window = settings

@@ -37,6 +37,8 @@ pub fn check_code(
         max: limits.max_failures,
     };
     failures::reserve(conn, &[limit], since, now)?.map_err(|refused| {
+        state.metrics.throttled(refused.scope.label());
+        state.metrics.two_factor_check("locked");
         Error::TwoFactor(TwoFactorError::MaxAttempts {
             retry_after_seconds: refused.retry_after(limits.window_seconds, now),
         })
@@ -64,8 +66,10 @@ pub fn check_code(
     };
     if accepted {
         failures::clear(conn, Scope::TwoFactor, &user.guid)?;
+        state.metrics.two_factor_check("success");
         Ok(())
     } else {
+        state.metrics.two_factor_check("invalid");
         // The charge taken above stays as this failure.
         Err(Error::TwoFactor(TwoFactorError::Invalid))
     }

@@ -49,6 +49,9 @@ impl DbError {
                 // Postgres's regex engine reports a cancel or timeout that
                 // lands while it works as a bad pattern, "invalid regular
                 // expression: operation cancelled" (SQLSTATE 2201B).
+                if message.starts_with("canceling statement due to statement timeout") {
+                    statement_timed_out::mark();
+                }
                 if message.starts_with("canceling statement due to")
                     || message.ends_with("operation cancelled")
                     || message.starts_with("deadlock detected")
@@ -92,24 +95,41 @@ impl<T> IntoDbResult<T> for Result<T, diesel::result::Error> {
     }
 }
 
-/// Set on the blocking thread when a statement finds its connection gone,
-/// so the pool drops that connection instead of handing it out again.
-pub(super) mod connection_lost {
-    use std::cell::Cell;
+/// A flag on the blocking thread, set where a diesel error is classified
+/// and read by the pool after the store call that ran there.
+macro_rules! thread_flag {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub(super) mod $name {
+            use std::cell::Cell;
 
-    thread_local! {
-        static LOST: Cell<bool> = const { Cell::new(false) };
-    }
+            thread_local! {
+                static SET: Cell<bool> = const { Cell::new(false) };
+            }
 
-    pub fn mark() {
-        LOST.with(|lost| lost.set(true));
-    }
+            pub fn mark() {
+                SET.with(|set| set.set(true));
+            }
 
-    /// Whether a connection was lost since the last call.
-    pub fn take() -> bool {
-        LOST.with(|lost| lost.replace(false))
-    }
+            /// Whether it was marked since the last call.
+            pub fn take() -> bool {
+                SET.with(|set| set.replace(false))
+            }
+        }
+    };
 }
+
+thread_flag!(
+    /// A statement found its connection gone: the pool drops that
+    /// connection instead of handing it out again.
+    connection_lost
+);
+
+thread_flag!(
+    /// The database cancelled a statement at its statement timeout, for
+    /// `sessiond_db_statement_timeouts_total`.
+    statement_timed_out
+);
 
 #[cfg(test)]
 mod tests {

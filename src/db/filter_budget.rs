@@ -46,6 +46,9 @@ where
                 || cause.contains("budget")
                 || (cause.ends_with("operation cancelled") && started.elapsed() >= budget) =>
         {
+            // The caller's filter, not the store, was slow: not counted
+            // as a statement timeout.
+            super::error::statement_timed_out::take();
             Err(DbError::FilterTooExpensive { budget_ms })
         }
         other => other,

@@ -41,6 +41,17 @@ pub enum AnyConnection {
 
 pub type Conn = AnyConnection;
 
+impl AnyConnection {
+    /// The database's name in OpenTelemetry's `db.system.name`.
+    pub fn system_name(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "postgres")]
+            AnyConnection::Postgresql(_) => "postgresql",
+            AnyConnection::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
 diesel::define_sql_function! {
     /// `text ~* pattern`: case-insensitive, unanchored regex match. A SQL
     /// function over `~*` on Postgres (see its migration), the `regex`

@@ -1,7 +1,7 @@
 //! The connection pool: how requests get a connection and run their
 //! diesel work on the blocking thread pool within the store timeout.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,11 +9,12 @@ use actix_web::web;
 use diesel::r2d2;
 use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
 
-use super::error::connection_lost;
+use super::error::{connection_lost, statement_timed_out};
 use super::health::{self, Health};
 use super::manager::{ConnectionSetup, StoreManager, Target};
 use super::{AnyConnection, DbError, DbResult};
 use crate::config::Settings;
+use crate::telemetry::metrics::StoreMetrics;
 
 /// A connection checked out for synchronous callers (start-up, tests).
 pub struct PooledConn(r2d2::PooledConnection<StoreManager>);
@@ -40,15 +41,16 @@ pub struct DbPool {
     setup: ConnectionSetup,
     /// The longest a request waits for the store, queueing included.
     timeout: Duration,
-    /// Store calls and the statements they sent, for `/metrics`.
-    calls: Arc<StoreCalls>,
+    /// Store calls, their statements, waits and timeouts, for `/metrics`.
+    metrics: StoreMetrics,
 }
 
-/// What [`DbPool::run`] has cost the store since start.
-#[derive(Debug, Default)]
-struct StoreCalls {
-    calls: AtomicU64,
-    statements: AtomicU64,
+/// Whether a store call counts in `sessiond_db_calls_total`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Count {
+    Yes,
+    /// The scrape's own read, so scrapes do not change what they report.
+    No,
 }
 
 impl DbPool {
@@ -85,7 +87,7 @@ impl DbPool {
             health,
             setup,
             timeout: settings.db_timeout(),
-            calls: Arc::default(),
+            metrics: StoreMetrics::default(),
         }
     }
 
@@ -121,25 +123,75 @@ impl DbPool {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        self.run_counted(budget, Count::Yes, f).await
+    }
+
+    /// [`DbPool::run_within`] left out of `sessiond_db_calls_total` and
+    /// `sessiond_db_statements_total`: for `/metrics`' own read.
+    pub async fn run_uncounted<T, E, F>(&self, budget: Duration, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.run_counted(budget, Count::No, f).await
+    }
+
+    async fn run_counted<T, E, F>(&self, budget: Duration, count: Count, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
         let pool = self.clone();
+        let asked = Instant::now();
         let span = tracing::Span::current();
         let deadline = Instant::now() + budget;
         let work = web::block(move || {
             let _entered = span.enter();
+            let call = tracing::debug_span!(
+                "store call",
+                db.system.name = tracing::field::Empty,
+                db.statements = tracing::field::Empty,
+            );
+            let _call = call.enter();
             // Under overload work queues for a blocking thread; what waited
             // out its budget there is refused (503, retry) instead of run
             // for a client that has likely given up.
-            let left = deadline
+            let Some(left) = deadline
                 .checked_duration_since(Instant::now())
                 .filter(|left| !left.is_zero())
-                .ok_or_else(|| DbError::Unavailable("timed out waiting for a worker".into()))?;
-            let mut conn = pool.checkout(left)?;
+            else {
+                pool.metrics.pool_timeouts.inc();
+                return Err(DbError::Unavailable("timed out waiting for a worker".into()).into());
+            };
+            let mut conn = match pool.checkout(left) {
+                Ok(conn) => conn,
+                Err(error) => {
+                    if pool.health.outage().is_none() {
+                        pool.metrics.pool_timeouts.inc();
+                    }
+                    return Err(error.into());
+                }
+            };
+            pool.metrics.wait.observe(asked.elapsed().as_secs_f64());
             connection_lost::take();
+            statement_timed_out::take();
             let sent_before = conn.statements.load(Ordering::Relaxed);
             let result = pool.setup.scoped(&mut conn.conn, f);
             let sent = conn.statements.load(Ordering::Relaxed) - sent_before;
-            pool.calls.calls.fetch_add(1, Ordering::Relaxed);
-            pool.calls.statements.fetch_add(sent, Ordering::Relaxed);
+            call.record("db.system.name", conn.conn.system_name());
+            call.record("db.statements", sent);
+            if count == Count::Yes {
+                pool.metrics.calls.inc();
+                pool.metrics.statements.inc_by(sent);
+            }
+            if statement_timed_out::take() {
+                pool.metrics
+                    .statement_timeouts
+                    .with_label_values(&["database"])
+                    .inc();
+            }
             if connection_lost::take() {
                 conn.broken = true;
             } else {
@@ -154,6 +206,10 @@ impl DbPool {
                 "blocking pool shut down".into(),
             ))),
             Err(_) => {
+                self.metrics
+                    .statement_timeouts
+                    .with_label_values(&["deadline"])
+                    .inc();
                 self.health.unresponsive(budget);
                 Err(E::from(DbError::Unavailable(format!(
                     "no answer from the database within {} ms",
@@ -202,14 +258,16 @@ impl DbPool {
         (state.connections, state.idle_connections)
     }
 
-    /// Store calls made through [`DbPool::run`] since start, and the
+    /// Whether the store answers, as far as the pool knows.
+    pub fn is_up(&self) -> bool {
+        self.health.outage().is_none()
+    }
+
+    /// Store calls made through [`DbPool::run`] since start, the
     /// statements they sent (the connection checks before them not
-    /// included), for `/metrics`.
-    pub fn calls(&self) -> (u64, u64) {
-        (
-            self.calls.calls.load(Ordering::Relaxed),
-            self.calls.statements.load(Ordering::Relaxed),
-        )
+    /// included), waits and timeouts, for `/metrics`.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
     }
 }
 

@@ -21,6 +21,49 @@ impl EndedBy {
     }
 }
 
+/// Why sessions ended: who ended them, and whether one or all of a user's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The user ended one of their sessions.
+    Logout,
+    /// The user ended all their other sessions.
+    LogoutOthers,
+    /// An administrator ended one session.
+    AdminRevoke,
+    /// An administrator ended every session of a user.
+    AdminRevokeUser,
+    /// An operator at the command line.
+    Cli,
+    /// The session's time ran out.
+    Expired,
+}
+
+impl EndReason {
+    /// The reason for ending one session (`all` false) or every session of
+    /// a user but perhaps one (`all` true).
+    pub fn of(by: &EndedBy, all: bool) -> Self {
+        match (by, all) {
+            (EndedBy::User, false) => EndReason::Logout,
+            (EndedBy::User, true) => EndReason::LogoutOthers,
+            (EndedBy::Admin(_), false) => EndReason::AdminRevoke,
+            (EndedBy::Admin(_), true) => EndReason::AdminRevokeUser,
+            (EndedBy::Cli, _) => EndReason::Cli,
+            (EndedBy::Expired, _) => EndReason::Expired,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EndReason::Logout => "logout",
+            EndReason::LogoutOthers => "logout_others",
+            EndReason::AdminRevoke => "admin_revoke",
+            EndReason::AdminRevokeUser => "admin_revoke_user",
+            EndReason::Cli => "cli",
+            EndReason::Expired => "expired",
+        }
+    }
+}
+
 impl fmt::Display for EndedBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

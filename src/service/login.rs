@@ -12,7 +12,7 @@ use crate::domain::{clock, username};
 use crate::error::{Error, TwoFactorError};
 use crate::service::sessions::{self, SessionSpec};
 use crate::state::AppState;
-use crate::store::failures::{self, Limit, Reservation, Scope};
+use crate::store::failures::{self, Limit, Refused, Reservation, Scope};
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
 
@@ -61,6 +61,16 @@ pub async fn login(
     state: &Arc<AppState>,
     login: Login,
 ) -> Result<(AuthToken, Session, User), Error> {
+    let surface = login.spec.surface;
+    let outcome = password_login(state, login).await;
+    state.metrics.login(surface, "password", &outcome);
+    outcome
+}
+
+async fn password_login(
+    state: &Arc<AppState>,
+    login: Login,
+) -> Result<(AuthToken, Session, User), Error> {
     let Login {
         name,
         password,
@@ -69,11 +79,10 @@ pub async fn login(
     } = login;
     let key = username::lookup_key(&name);
     let (user, reservation) = {
-        let (state_for_store, key, ip) =
-            (state.settings.clone(), key.clone(), spec.origin.ip.clone());
+        let (app, key, ip) = (Arc::clone(state), key.clone(), spec.origin.ip.clone());
         state
             .db
-            .run(move |conn| charge(conn, &state_for_store, &key, &ip, clock::now()))
+            .run(move |conn| charge(conn, &app, &key, &ip, clock::now()))
             .await?
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -126,11 +135,12 @@ pub async fn login(
 /// the user (an inactive one is not found).
 fn charge(
     conn: &mut Conn,
-    settings: &crate::config::Settings,
+    state: &AppState,
     key: &str,
     ip: &str,
     now: NaiveDateTime,
 ) -> Result<(Option<User>, Reservation), Error> {
+    let settings = &state.settings;
     let window = settings.login_failure_window_seconds;
     let limits = [
         Limit {
@@ -145,11 +155,17 @@ fn charge(
         },
     ];
     let reservation = failures::reserve(conn, &limits, clock::plus_seconds(now, -window), now)?
-        .map_err(|refused| Error::Throttled {
-            retry_after_seconds: refused.retry_after(window, now),
-        })?;
+        .map_err(|refused| throttled(state, refused, window, now))?;
     let user = users::find_by_username_key(conn, key)?.filter(|u| u.active);
     Ok((user, reservation))
+}
+
+/// A login refused by a full limit, counted by the limit that was full.
+fn throttled(state: &AppState, refused: Refused, window: i64, now: NaiveDateTime) -> Error {
+    state.metrics.throttled(refused.scope.label());
+    Error::Throttled {
+        retry_after_seconds: refused.retry_after(window, now),
+    }
 }
 
 /// A correct password: its charge is given back and the user's count cleared.
@@ -170,6 +186,18 @@ pub async fn resume(
     token: String,
     ip: String,
 ) -> Result<(AuthToken, User), Error> {
+    let outcome = resume_session(state, token, ip).await;
+    state
+        .metrics
+        .login(crate::service::Surface::RocketChat, "resume", &outcome);
+    outcome
+}
+
+async fn resume_session(
+    state: &Arc<AppState>,
+    token: String,
+    ip: String,
+) -> Result<(AuthToken, User), Error> {
     let app = Arc::clone(state);
     state
         .db
@@ -184,9 +212,7 @@ pub async fn resume(
             };
             let reservation =
                 failures::reserve(conn, &[limit], clock::plus_seconds(now, -window), now)?
-                    .map_err(|refused| Error::Throttled {
-                        retry_after_seconds: refused.retry_after(window, now),
-                    })?;
+                    .map_err(|refused| throttled(&app, refused, window, now))?;
             let Some(token) = AuthToken::parse(&token) else {
                 return Err(Error::LoginFailed);
             };

@@ -6,3 +6,30 @@
 pub mod login;
 pub mod sessions;
 pub mod totp;
+
+/// Which door a change came through: a label on the session metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// `/api/v1/*`: login, logout and device management.
+    RocketChat,
+    /// `/api/admin/v1/authenticated-sessions/*`.
+    Admin,
+    /// `POST /api`.
+    JsonAction,
+    /// The `sessiond` command line.
+    Cli,
+    /// The background sweep.
+    Sweep,
+}
+
+impl Surface {
+    pub fn label(self) -> &'static str {
+        match self {
+            Surface::RocketChat => "rocket_chat",
+            Surface::Admin => "admin",
+            Surface::JsonAction => "json_action",
+            Surface::Cli => "cli",
+            Surface::Sweep => "sweep",
+        }
+    }
+}

@@ -8,17 +8,19 @@ use crate::auth::{two_factor, Credentials, Permission};
 use crate::db::Conn;
 use crate::domain::clock;
 use crate::domain::device::Device;
-use crate::domain::ended_by::EndedBy;
+use crate::domain::ended_by::{EndReason, EndedBy};
 use crate::domain::filter::Filter;
 use crate::domain::listing::{Cursor, ListQuery, SortKey};
 use crate::domain::paging::Paging;
 use crate::domain::secret_box::SecretBox;
 use crate::domain::token::{new_session_id, AuthToken, TokenHash};
 use crate::error::{Error, Missing, TwoFactorError};
+use crate::service::Surface;
 use crate::state::AppState;
 use crate::store::sessions::page::{ListRequest, ListedSession};
 use crate::store::sessions::{self, LiveSession, NewSession, Session};
 use crate::store::users::{self, User};
+use crate::telemetry::metrics::Metrics;
 
 /// Where a login came from.
 #[derive(Clone, Debug, Default)]
@@ -36,14 +38,17 @@ pub struct SessionSpec {
     pub idle_timeout_seconds: i64,
     pub permanent: bool,
     pub api_defaults: String,
+    /// The surface the login came through.
+    pub surface: Surface,
 }
 
 impl SessionSpec {
     /// A session as a plain login opens it: the configured idle timeout,
     /// not permanent, no API defaults.
-    pub fn login(origin: Origin, state: &AppState) -> Self {
+    pub fn login(origin: Origin, state: &AppState, surface: Surface) -> Self {
         SessionSpec {
             origin,
+            surface,
             description: String::new(),
             idle_timeout_seconds: state.settings.idle_timeout_seconds,
             permanent: false,
@@ -92,6 +97,7 @@ pub fn open(
         ..NewSession::new(new_session_id(), owner, &token, spec.origin.device, now)
     };
     let session = sessions::insert(conn, &new)?;
+    state.metrics.session_started(spec.surface);
     Ok((token, session))
 }
 
@@ -118,8 +124,42 @@ pub enum Ended {
     Already,
 }
 
+/// Who ends sessions, and through which surface.
+#[derive(Clone, Copy)]
+pub struct Ender<'a> {
+    pub by: &'a EndedBy,
+    pub surface: Surface,
+    /// Where the ended sessions are counted.
+    pub metrics: &'a Metrics,
+}
+
+impl<'a> Ender<'a> {
+    /// Sessions ended by `by` through `surface`, counted in the service's metrics.
+    pub fn new(state: &'a AppState, by: &'a EndedBy, surface: Surface) -> Self {
+        Ender {
+            by,
+            surface,
+            metrics: &state.metrics,
+        }
+    }
+}
+
 /// Ends one session.
 pub fn end(
+    conn: &mut Conn,
+    target: Target<'_>,
+    ender: Ender<'_>,
+    now: NaiveDateTime,
+) -> Result<Ended, Error> {
+    let ended = end_one(conn, target, ender.by, now)?;
+    if ended == Ended::Now {
+        let reason = EndReason::of(ender.by, false);
+        ender.metrics.sessions_ended(ender.surface, reason, 1);
+    }
+    Ok(ended)
+}
+
+fn end_one(
     conn: &mut Conn,
     target: Target<'_>,
     by: &EndedBy,
@@ -160,7 +200,7 @@ pub fn end_all(
     conn: &mut Conn,
     owner: Owner<'_>,
     keep: Option<i64>,
-    by: &EndedBy,
+    ender: Ender<'_>,
     now: NaiveDateTime,
 ) -> Result<usize, Error> {
     let user_id = match owner {
@@ -171,12 +211,17 @@ pub fn end_all(
                 .id
         }
     };
-    Ok(sessions::end_all_for_user(conn, user_id, keep, by, now)?)
+    let ended = sessions::end_all_for_user(conn, user_id, keep, ender.by, now)?;
+    let reason = EndReason::of(ender.by, true);
+    ender.metrics.sessions_ended(ender.surface, reason, ended);
+    Ok(ended)
 }
 
 /// Ends the sessions whose expiry has passed, at their expiry time.
-pub fn expire(conn: &mut Conn, now: NaiveDateTime) -> Result<usize, Error> {
-    Ok(sessions::end_expired(conn, now)?)
+pub fn expire(conn: &mut Conn, metrics: &Metrics, now: NaiveDateTime) -> Result<usize, Error> {
+    let ended = sessions::end_expired(conn, now)?;
+    metrics.sessions_ended(Surface::Sweep, EndReason::Expired, ended);
+    Ok(ended)
 }
 
 /// A session in full with its owner: active or ended by `sessionId`,

@@ -22,6 +22,15 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The limit's name in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::LoginUser => "login_user",
+            Scope::LoginIp => "login_ip",
+            Scope::TwoFactor => "two_factor",
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Scope::LoginUser => "login-user",
@@ -78,6 +87,8 @@ pub struct Limit<'a> {
 /// from which the caller says when to retry.
 #[derive(Clone, Copy, Debug)]
 pub struct Refused {
+    /// The limit that was full (the first, if several were).
+    pub scope: Scope,
     pub oldest: Option<NaiveDateTime>,
 }
 
@@ -146,7 +157,10 @@ pub fn reserve(
             let (failed, oldest) = recent(conn, limit.scope, limit.key, since)?;
             // `failed` counts this attempt's own charge.
             if failed > limit.max.max(0) {
-                return Err(Step::Refused(Refused { oldest }));
+                return Err(Step::Refused(Refused {
+                    scope: limit.scope,
+                    oldest,
+                }));
             }
         }
         Ok(Reservation { ids })

@@ -296,7 +296,12 @@ async fn counts_waiting_for_the_sweep_are_corrected_in_every_sort_and_page(store
         .await;
     let mut settings = sessiond::config::Settings::defaults();
     settings.retention_seconds = 86_400;
-    let (ended, _) = sessiond::app::sweep(&mut conn, &settings).unwrap();
+    let (ended, _) = sessiond::app::sweep(
+        &mut conn,
+        &settings,
+        &sessiond::telemetry::metrics::Metrics::unexported(),
+    )
+    .unwrap();
     assert_eq!(ended, 3);
     let stored = app.query_texts(
         "SELECT username || ':' || CAST(unended_sessions AS TEXT) AS value FROM users \

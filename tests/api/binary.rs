@@ -345,6 +345,115 @@ fn commands_other_than_serve_and_migrate_leave_the_schema_alone() {
     assert_eq!(out.trim(), "[]");
 }
 
+/// Each command's `--help` lists the settings it reads, `serve`'s all of
+/// them; the other commands still read theirs from the environment, and
+/// leave `serve`'s alone.
+#[test]
+fn each_commands_help_lists_the_settings_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("help.db").display());
+    let help = |args: &[&str]| {
+        let (ok, out, err) = run(&url, args, None);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    let server_only = [
+        "--bind",
+        "SESSIOND_BIND",
+        "--hash-concurrency",
+        "SESSIOND_HASH_CONCURRENCY",
+        "SESSIOND_METRICS_BIND",
+        "SESSIOND_SECRET_KEY",
+        "SESSIOND_STATEMENT_TIMEOUT_MS",
+        "SESSIOND_DB_POOL_SIZE",
+    ];
+    let store = [
+        "--database-url",
+        "DATABASE_URL",
+        "SESSIOND_DB_TIMEOUT_SECONDS",
+        "SESSIOND_DB_CONNECT_TIMEOUT_SECONDS",
+        "SESSIOND_DB_POOLER",
+        "SESSIOND_LOG_FORMAT",
+        "RUST_LOG",
+    ];
+    for args in [
+        &["user", "list", "--help"][..],
+        &["user", "add", "--help"],
+        &["sessions", "list", "--help"],
+        &["sessions", "purge", "--help"],
+        &["migrate", "--help"],
+    ] {
+        let out = help(args);
+        for name in server_only {
+            assert!(!out.contains(name), "{args:?} lists {name}:\n{out}");
+        }
+        for name in store {
+            assert!(out.contains(name), "{args:?} lacks {name}:\n{out}");
+        }
+        let purges = args[1] == "purge";
+        assert_eq!(
+            out.contains("SESSIOND_RETENTION_SECONDS"),
+            purges,
+            "{args:?}:\n{out}"
+        );
+    }
+    let out = help(&["user", "list", "--help"]);
+    assert!(out.contains("--output"), "{out}");
+    let serve = help(&["serve", "--help"]);
+    for name in server_only
+        .iter()
+        .chain(&store)
+        .chain(&["SESSIOND_RETENTION_SECONDS", "SESSIOND_CORS_ORIGINS"])
+    {
+        assert!(serve.contains(name), "serve lacks {name}:\n{serve}");
+    }
+    let top = help(&["--help"]);
+    assert!(!top.contains("SESSIOND_BIND"), "{top}");
+
+    // `user list` reads DATABASE_URL (and the store's other settings) from
+    // the environment; `serve`'s variables are neither read nor unknown.
+    let (ok, out, err) = run(&url, &["migrate"], None);
+    assert!(ok, "{out} {err}");
+    assert!(out.contains(&url), "{out}");
+    let (ok, out, err) = run(
+        &url,
+        &["user", "add", "erin", "--password", "erin-password-1"],
+        None,
+    );
+    assert!(ok, "{out} {err}");
+    let listed = sessiond(&url)
+        .args(["user", "list"])
+        .env("SESSIOND_BIND", "not an address")
+        .env("SESSIOND_HASH_CONCURRENCY", "many")
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&listed.stdout),
+        String::from_utf8_lossy(&listed.stderr),
+    );
+    assert!(listed.status.success(), "{err}");
+    assert!(out.contains("erin"), "the store DATABASE_URL names: {out}");
+    assert!(!err.contains("unknown setting"), "{err}");
+    let other = format!("sqlite://{}", dir.path().join("other.db").display());
+    let (ok, _, err) = run(&other, &["user", "list"], None);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("the store at {other} lacks")),
+        "another DATABASE_URL, another store: {err}"
+    );
+    let refused = sessiond(&url)
+        .args(["user", "list"])
+        .env("SESSIOND_DB_TIMEOUT_SECONDS", "0")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("SESSIOND_DB_TIMEOUT_SECONDS=0 is out of range"),
+        "{err}"
+    );
+}
+
 /// A service that cannot start says why in the log format it was given.
 #[test]
 fn a_start_up_error_is_written_in_the_log_format() {
@@ -452,6 +561,20 @@ async fn the_cli_manages_users_and_sessions(store: Store) {
     let (ok, out, _) = run(&url, &["user", "list"], None);
     assert!(ok);
     assert!(out.contains("bob") && out.contains("admin"), "{out}");
+    // Aligned columns under a header, plain text when not on a terminal.
+    assert!(!out.contains('\u{1b}'), "no styling in a pipe: {out:?}");
+    let header = out.lines().next().unwrap();
+    assert!(header.starts_with("ID  "), "{out}");
+    let column = header.find("USERNAME").expect("a USERNAME column");
+    let bob = out.lines().find(|l| l.contains("Bob")).expect("bob listed");
+    assert_eq!(bob.get(column..column + 4), Some("bob "), "{out}");
+    let (ok, out, _) = run(&url, &["user", "show", "bob"], None);
+    assert!(ok);
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["username", "bob"]),
+        "{out}"
+    );
 
     let (ok, out, _) = run(
         &url,

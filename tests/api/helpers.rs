@@ -48,6 +48,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: DbPool,
     pub admin_password: String,
+    /// The operators' listener, when the settings asked for one.
+    pub management_address: Option<String>,
     /// The store's URL, for running the real binary against it.
     pub database_url: String,
     database: TestDatabase,
@@ -272,6 +274,7 @@ pub async fn spawn_app_on_store(settings: Settings, database: TestDatabase) -> T
         .expect("build application");
     let address = app.address();
     let admin_password = app.initial_admin_password.clone().unwrap_or_default();
+    let management_address = app.management_address().map(str::to_owned);
     let server = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -282,6 +285,7 @@ pub async fn spawn_app_on_store(settings: Settings, database: TestDatabase) -> T
             .expect("client"),
         pool,
         admin_password,
+        management_address,
         database_url,
         database,
         server,

@@ -80,6 +80,13 @@ async fn a_filter_over_its_budget_is_a_400_that_says_so(store: Store) {
     let (status, page) = body(app.get_as("/api/v1/sessions/list?count=1", &alice).await).await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["total"], 20_001);
+    // The caller's filter, not the store, was too slow: no alert-worthy
+    // statement timeout is counted.
+    let text = app.get_text("/metrics").await;
+    assert!(
+        text.contains("sessiond_db_statement_timeouts_total{by=\"database\"} 0\n"),
+        "{text}"
+    );
 
     if let Some(database) = app.database_name() {
         // Cancelled in the database, not left running after the answer.

@@ -42,20 +42,20 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool(store: Sto
 
     assert!(
         text.contains(
-            r#"sessiond_http_requests_total{route="/healthz",method="GET",status="200"} 2"#
+            r#"sessiond_http_requests_total{method="GET",route="/healthz",status="200"} 2"#
         ),
         "{text}"
     );
     assert!(text.contains(
-        r#"sessiond_http_requests_total{route="/api/v1/me",method="GET",status="401"} 1"#
+        r#"sessiond_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#
     ));
-    assert!(text.contains(r#"sessiond_http_request_duration_seconds_count{route="/healthz",method="GET",status="200"} 2"#));
+    assert!(text.contains(r#"sessiond_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 2"#));
     assert!(text.contains("sessiond_db_pool_connections "));
     assert!(text.contains("sessiond_db_pool_idle_connections "));
     assert!(text.contains("sessiond_db_pool_max_connections 4"));
     // Buckets reach past the store timeout, to 10 s.
     assert!(text.contains(
-        r#"sessiond_http_request_duration_seconds_bucket{route="/healthz",method="GET",status="200",le="10"} 2"#
+        r#"sessiond_http_request_duration_seconds_bucket{method="GET",route="/healthz",status="200",le="10"} 2"#
     ), "{text}");
     assert!(text.contains(&format!(
         "sessiond_build_info{{version=\"{}\"}} 1",

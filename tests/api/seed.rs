@@ -270,8 +270,16 @@ async fn writes_the_tokens_file_for_its_owner_only(store: Store) {
     let dir = tempfile::tempdir().unwrap();
 
     let nested = dir.path().join("a").join("b").join("tokens.json");
-    let (ok, _, stderr) = seed(&fresh.url, &nested, &[], None);
+    let (ok, stdout, stderr) = seed(&fresh.url, &nested, &[], None);
     assert!(ok, "{stderr}");
+    assert_eq!(
+        stderr, "",
+        "no progress is drawn when standard error is not a terminal"
+    );
+    assert!(
+        stdout.starts_with("7 users and 54 sessions in ") && stdout.lines().count() == 1,
+        "one summary line: {stdout}"
+    );
     assert_eq!(mode(&nested), 0o600, "a new file is 0600");
     let first = read_tokens(&nested);
 

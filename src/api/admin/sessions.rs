@@ -21,7 +21,8 @@ use crate::domain::ended_by::EndedBy;
 use crate::domain::listing::Direction;
 use crate::domain::paging::Paging;
 use crate::error::{Error, Missing};
-use crate::service::sessions::{self, Owner, Target};
+use crate::service::sessions::{self, Ender, Owner, Target};
+use crate::service::Surface;
 use crate::state::AppState;
 use crate::store::sessions::by_user::UserSort;
 use crate::store::sessions::{by_user, lists};
@@ -326,9 +327,10 @@ pub(super) async fn revoke(
 ) -> Answer {
     let id = session_body(&req, payload, &state).await;
     guard
-        .run(&state, ADMIN, id, |conn, _, caller, id| {
+        .run(&state, ADMIN, id, |conn, app, caller, id| {
             let by = EndedBy::Admin(caller.user.guid);
-            sessions::end(conn, Target::Active(id), &by, clock::now())
+            let ender = Ender::new(app, &by, Surface::Admin);
+            sessions::end(conn, Target::Active(id), ender, clock::now())
         })
         .await?;
     Ok(HttpResponse::Ok().json(AdminSuccess { success: true }))
@@ -359,9 +361,10 @@ pub(super) async fn revoke_user(
 ) -> Answer {
     let guid = user_guid_body(&req, payload, &state).await;
     let count = guard
-        .run(&state, ADMIN, guid, |conn, _, caller, guid| {
+        .run(&state, ADMIN, guid, |conn, app, caller, guid| {
             let by = EndedBy::Admin(caller.user.guid);
-            sessions::end_all(conn, Owner::Guid(&guid), None, &by, clock::now())
+            let ender = Ender::new(app, &by, Surface::Admin);
+            sessions::end_all(conn, Owner::Guid(&guid), None, ender, clock::now())
         })
         .await?;
     Ok(HttpResponse::Ok().json(RevokeUserResult {

@@ -19,8 +19,9 @@ use crate::domain::ended_by::EndedBy;
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::error::Error;
 use crate::service::login::{self as login_service, Login, RuleBroken};
-use crate::service::sessions::{self, SessionSpec, Target};
+use crate::service::sessions::{self, Ender, SessionSpec, Target};
 use crate::service::totp as totp_service;
+use crate::service::Surface;
 use crate::state::AppState;
 
 type Answer = Result<HttpResponse, RocketChatError>;
@@ -164,7 +165,10 @@ pub(super) async fn login(
     let body: Value = json_body(&req, payload, state.settings.max_body_bytes).await?;
     let origin = extract::origin(&req, &state.settings.trusted_proxies);
     let ip = origin.ip.clone();
-    let (token, user) = match login_request(body, SessionSpec::login(origin, &state))? {
+    let (token, user) = match login_request(
+        body,
+        SessionSpec::login(origin, &state, Surface::RocketChat),
+    )? {
         LoginRequest::Password(login) => {
             let (token, _session, user) = login_service::login(&state, *login).await?;
             (token, user)
@@ -194,12 +198,13 @@ pub(super) async fn login(
 #[post("/api/v1/logout")]
 pub(super) async fn logout(guard: Guard, state: web::Data<AppState>) -> Answer {
     guard
-        .run(&state, Access::USER, Ok(()), |conn, _, caller, ()| {
+        .run(&state, Access::USER, Ok(()), |conn, app, caller, ()| {
             let target = Target::SessionId {
                 session_id: &caller.session.session_id,
                 owner: Some(caller.user.id),
             };
-            sessions::end(conn, target, &EndedBy::User, clock::now())
+            let ender = Ender::new(app, &EndedBy::User, Surface::RocketChat);
+            sessions::end(conn, target, ender, clock::now())
         })
         .await?;
     Ok(HttpResponse::Ok().json(LogoutResponse {

@@ -23,7 +23,8 @@ use crate::domain::filter::Filter;
 use crate::domain::listing::{Cursor, CursorError, ListQuery, Scope, Sort, SortError};
 use crate::domain::paging::Paging;
 use crate::error::Error;
-use crate::service::sessions::{self, Owner, Target};
+use crate::service::sessions::{self, Ender, Owner, Target};
+use crate::service::Surface;
 use crate::state::AppState;
 
 /// The list parameters, for the document (handlers parse them with the
@@ -216,6 +217,7 @@ async fn required_session_id_body(
 /// Ending an ended session answers the same: the call is idempotent.
 fn end(
     conn: &mut Conn,
+    state: &AppState,
     session_id: String,
     owner: Option<i64>,
     by: &EndedBy,
@@ -224,7 +226,8 @@ fn end(
         session_id: &session_id,
         owner,
     };
-    sessions::end(conn, target, by, clock::now())?;
+    let ender = Ender::new(state, by, Surface::RocketChat);
+    sessions::end(conn, target, ender, clock::now())?;
     Ok(LogoutResult {
         session_id,
         success: true,
@@ -399,8 +402,8 @@ pub(super) async fn logout_me(
             &state,
             Access::USER,
             session_id,
-            |conn, _, caller, session_id| {
-                end(conn, session_id, Some(caller.user.id), &EndedBy::User)
+            |conn, app, caller, session_id| {
+                end(conn, app, session_id, Some(caller.user.id), &EndedBy::User)
             },
         )
         .await?;
@@ -434,9 +437,20 @@ pub(super) async fn logout(
     let session_id = required_session_id_body(&req, payload, &state).await;
     let access = Access::admin(Permission::LogoutDeviceManagement);
     let ended = guard
-        .run(&state, access, session_id, |conn, _, caller, session_id| {
-            end(conn, session_id, None, &EndedBy::Admin(caller.user.guid))
-        })
+        .run(
+            &state,
+            access,
+            session_id,
+            |conn, app, caller, session_id| {
+                end(
+                    conn,
+                    app,
+                    session_id,
+                    None,
+                    &EndedBy::Admin(caller.user.guid),
+                )
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ended))
 }
@@ -454,10 +468,11 @@ pub(super) async fn logout(
 #[post("/api/v1/sessions/logout.others")]
 pub(super) async fn logout_others(guard: Guard, state: web::Data<AppState>) -> Answer {
     let count = guard
-        .run(&state, Access::USER, Ok(()), |conn, _, caller, ()| {
+        .run(&state, Access::USER, Ok(()), |conn, app, caller, ()| {
             let owner = Owner::Id(caller.user.id);
             let keep = Some(caller.session.id);
-            sessions::end_all(conn, owner, keep, &EndedBy::User, clock::now())
+            let ender = Ender::new(app, &EndedBy::User, Surface::RocketChat);
+            sessions::end_all(conn, owner, keep, ender, clock::now())
         })
         .await?;
     Ok(HttpResponse::Ok().json(LogoutOthersResult {

@@ -9,6 +9,7 @@
 //! tokens file readable by its owner only.
 
 mod args;
+mod progress;
 mod sessions;
 mod tokens_file;
 mod users;
@@ -22,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::json;
 
-use sessiond::config::Settings;
+use sessiond::config::{DatabaseUrl, Settings};
 use sessiond::db;
 use sessiond::domain::{clock, password};
 use sessiond::store::sessions::bulk;
@@ -88,7 +89,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         args.admin_2fa_minutes,
         now,
     )?;
+    // Postgres only: SQLite has nothing to vacuum here.
+    let postgres = matches!(args.database_url, DatabaseUrl::Postgres(_));
+    let progress = postgres.then(|| progress::spinner("vacuum analyze"));
     bulk::vacuum_analyze(&mut conn)?;
+    if let Some(progress) = progress {
+        progress.finish();
+    }
 
     let total = bulk::count_all(&mut conn)?;
     let known_token = handed_out

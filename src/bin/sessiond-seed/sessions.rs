@@ -96,6 +96,7 @@ pub fn top_up(
     } else {
         Vec::new()
     };
+    let progress = (missing > 0).then(|| crate::progress::bar("inserting sessions", missing));
     let mut inserted = 0;
     while inserted < missing {
         let batch = (missing - inserted).min(crate::CHUNK);
@@ -115,14 +116,17 @@ pub fn top_up(
             .collect();
         bulk::insert_sessions(conn, &rows)?;
         inserted += batch;
-        eprint!("\rseeded {} of {missing} sessions", inserted);
+        if let Some(progress) = &progress {
+            progress.inc(batch as u64);
+        }
     }
-    if missing > 0 {
-        eprintln!();
+    if let Some(progress) = progress {
+        progress.finish();
     }
     if !rebuild.is_empty() {
-        eprintln!("rebuilding {} indexes", rebuild.len());
+        let progress = crate::progress::spinner(format!("rebuilding {} indexes", rebuild.len()));
         bulk::rebuild_indexes(conn, &rebuild)?;
+        progress.finish();
     }
     Ok(missing)
 }

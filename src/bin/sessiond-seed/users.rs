@@ -94,8 +94,13 @@ pub fn top_up(
             updated_at: now,
         })
         .collect();
-    for chunk in rows.chunks(crate::CHUNK) {
-        users::insert_many(conn, chunk)?;
+    if !rows.is_empty() {
+        let progress = crate::progress::bar("creating users", rows.len());
+        for chunk in rows.chunks(crate::CHUNK) {
+            users::insert_many(conn, chunk)?;
+            progress.inc(chunk.len() as u64);
+        }
+        progress.finish();
     }
     let seeded = seed_users(conn)?;
     let find = |name: &str| seeded.iter().find(|(_, key, _)| key == name).cloned();

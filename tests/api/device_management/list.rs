@@ -226,7 +226,12 @@ async fn the_everyone_total_follows_logins_logouts_expiry_and_the_sweep(store: S
     let mut settings = sessiond::config::Settings::defaults();
     settings.retention_seconds = 86_400;
     let mut conn = app.pool.get().unwrap();
-    let (ended, _) = sessiond::app::sweep(&mut conn, &settings).unwrap();
+    let (ended, _) = sessiond::app::sweep(
+        &mut conn,
+        &settings,
+        &sessiond::telemetry::metrics::Metrics::unexported(),
+    )
+    .unwrap();
     assert_eq!(ended, 1);
     assert_eq!(everyone_total(&app, &admin).await, 2);
     // The same count as scanning every session.

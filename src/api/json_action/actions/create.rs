@@ -5,6 +5,7 @@ use super::*;
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::service::login::{self, Login, RuleBroken};
 use crate::service::sessions::SessionSpec;
+use crate::service::Surface;
 
 /// The idle timeout of a session whose request names none.
 const DEFAULT_IDLE_TIMEOUT_SECONDS: i64 = 3_600;
@@ -43,6 +44,7 @@ pub(in crate::api::json_action) async fn perform(
         idle_timeout_seconds: params.idle_timeout_seconds,
         permanent: params.permanent,
         api_defaults: params.defaults.to_stored(),
+        surface: Surface::JsonAction,
     };
     let attempt = Login {
         name: params.username,

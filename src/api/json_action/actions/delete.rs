@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::domain::ended_by::EndedBy;
-use crate::service::sessions::Target;
+use crate::service::sessions::{Ender, Target};
+use crate::service::Surface;
 
 /// An unknown or ended token is not an error, as in FairCom: the session is
 /// gone either way, and the reply warns. The token here is not who asks
@@ -13,13 +14,14 @@ pub(in crate::api::json_action) async fn perform(
     params: &Params<'_>,
 ) -> Result<Done, ActionError> {
     let checked = params.only(Action::DeleteSession, &[]);
+    let app = state.clone();
     state
         .db
         .run(move |conn| {
             let now = clock::now();
             checked?;
             let ended = match token {
-                Presented::Token(token) => end(conn, &token, now)?,
+                Presented::Token(token) => end(conn, &app, &token, now)?,
                 Presented::Nothing | Presented::Unreadable => false,
             };
             let warnings = if ended {
@@ -36,8 +38,14 @@ pub(in crate::api::json_action) async fn perform(
 }
 
 /// Whether an active session ended.
-fn end(conn: &mut Conn, token: &AuthToken, now: NaiveDateTime) -> Result<bool, ActionError> {
+fn end(
+    conn: &mut Conn,
+    state: &AppState,
+    token: &AuthToken,
+    now: NaiveDateTime,
+) -> Result<bool, ActionError> {
     let hash = token.hash();
-    let ended = service::sessions::end(conn, Target::Token(&hash), &EndedBy::User, now);
+    let ender = Ender::new(state, &EndedBy::User, Surface::JsonAction);
+    let ended = service::sessions::end(conn, Target::Token(&hash), ender, now);
     Ok(unless_missing(ended)?.is_some())
 }
