@@ -499,12 +499,24 @@ fn print_table(mut table: comfy_table::Table) {
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
-    println!("{}", table.trim_fmt());
+    print_listing(&table.trim_fmt());
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    print_listing(&serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Writes a listing to standard output. A reader that stops early (`| head`)
+/// ends the listing quietly; `println!` would panic on the closed pipe.
+fn print_listing(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::warn!(%error, "could not write the listing");
+        }
+    }
 }
 
 fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Result<()> {

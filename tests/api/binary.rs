@@ -721,3 +721,27 @@ async fn the_cli_answers_scripts_in_json_and_manages_a_users_lifecycle(store: St
     let listed = json_of(&["user", "list", "--output", "json"]);
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }
+
+/// A script that reads part of a listing (`| head`) closes the pipe early:
+/// the listing ends quietly, with no panic on standard error.
+#[test]
+fn a_listing_into_a_closed_pipe_ends_quietly() {
+    let (settings, _database) = test_settings(Store::Sqlite);
+    let url = raw_database_url(&settings);
+    let (migrated, out, err) = run(&url, &["migrate"], None);
+    assert!(migrated, "{out}{err}");
+    for output in ["json", "table"] {
+        let mut child = sessiond(&url)
+            .args(["user", "list", "--output", output])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sessiond");
+        // The reader goes away before the listing is written.
+        drop(child.stdout.take());
+        let finished = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&finished.stderr);
+        assert!(finished.status.success(), "{output}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{output}: {stderr}");
+    }
+}
