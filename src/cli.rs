@@ -421,7 +421,7 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Reset2fa { username } => {
             let user = find_user(&mut conn, &username)?;
-            users::disable_totp(&mut conn, user.id, now)?;
+            service::totp::turn_off(&mut conn, &user, now)?;
             let ended = service::sessions::end_all(
                 &mut conn,
                 service::sessions::Owner::Id(user.id),

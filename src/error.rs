@@ -17,6 +17,9 @@ pub enum Error {
     Throttled { retry_after_seconds: i64 },
     #[error("missing permission")]
     Forbidden,
+    /// A login past the per-user session limit, with the `refuse` policy.
+    #[error("the limit of {limit} active sessions is reached")]
+    SessionLimit { limit: i64 },
     /// A request parameter or body field is wrong: says what to fix.
     #[error("invalid params: {0}")]
     InvalidParams(String),
@@ -77,6 +80,13 @@ pub enum TwoFactorError {
     Invalid,
     /// Too many wrong codes; wait this many seconds.
     MaxAttempts { retry_after_seconds: i64 },
+}
+
+/// For `conn.transaction`, whose errors start as diesel's.
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Self {
+        DbError::from_diesel(error).into()
+    }
 }
 
 impl From<DbError> for Error {

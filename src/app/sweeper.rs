@@ -8,7 +8,7 @@ use crate::db::{self, DbPool};
 use crate::domain::clock;
 use crate::error::Error;
 use crate::service;
-use crate::store::{failures, sessions};
+use crate::store::{events, failures, sessions};
 use crate::telemetry::metrics::Metrics;
 
 /// Ends expired sessions and purges old rows, forever, every sweep interval.
@@ -45,5 +45,9 @@ pub fn sweep(
         .login_failure_window_seconds
         .max(settings.two_factor_failure_window_seconds);
     failures::purge(conn, clock::plus_seconds(now, -longest_window))?;
+    events::purge(
+        conn,
+        clock::plus_seconds(now, -settings.audit_retention_seconds),
+    )?;
     Ok((ended, purged))
 }

@@ -7,10 +7,13 @@ use chrono::NaiveDateTime;
 use super::Caller;
 use crate::db::Conn;
 use crate::domain::clock;
+use crate::domain::event::EventType;
 use crate::domain::totp::{self, TwoFactorCode};
 use crate::error::{Error, TwoFactorError};
+use crate::service::events::two_factor as two_factor_event;
 use crate::state::AppState;
 use crate::store::backup_codes;
+use crate::store::events;
 use crate::store::failures::{self, Limit, Scope};
 use crate::store::sessions;
 use crate::store::users::{self, User};
@@ -36,13 +39,17 @@ pub fn check_code(
         key: &user.guid,
         max: limits.max_failures,
     };
-    failures::reserve(conn, &[limit], since, now)?.map_err(|refused| {
+    if let Err(refused) = failures::reserve(conn, &[limit], since, now)? {
+        events::append(
+            conn,
+            &[two_factor_event(EventType::TwoFactorLocked, user, now)],
+        )?;
         state.metrics.throttled(refused.scope.label());
         state.metrics.two_factor_check("locked");
-        Error::TwoFactor(TwoFactorError::MaxAttempts {
+        return Err(Error::TwoFactor(TwoFactorError::MaxAttempts {
             retry_after_seconds: refused.retry_after(limits.window_seconds, now),
-        })
-    })?;
+        }));
+    }
 
     let accepted = match TwoFactorCode::parse(raw_code) {
         Some(TwoFactorCode::Totp(code)) => {
@@ -66,9 +73,17 @@ pub fn check_code(
     };
     if accepted {
         failures::clear(conn, Scope::TwoFactor, &user.guid)?;
+        events::append(
+            conn,
+            &[two_factor_event(EventType::TwoFactorSucceeded, user, now)],
+        )?;
         state.metrics.two_factor_check("success");
         Ok(())
     } else {
+        events::append(
+            conn,
+            &[two_factor_event(EventType::TwoFactorFailed, user, now)],
+        )?;
         state.metrics.two_factor_check("invalid");
         // The charge taken above stays as this failure.
         Err(Error::TwoFactor(TwoFactorError::Invalid))

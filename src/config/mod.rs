@@ -9,4 +9,4 @@ mod settings;
 pub use cors::CorsOrigin;
 pub use database_url::{DatabaseUrl, NO_POSTGRES};
 pub use secret::SecretString;
-pub use settings::{DbPooler, LogFormat, PurgeArgs, Settings, StoreArgs};
+pub use settings::{DbPooler, LimitPolicy, LogFormat, PurgeArgs, Settings, StoreArgs};

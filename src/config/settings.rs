@@ -189,6 +189,51 @@ pub struct Settings {
     #[arg(long, env = "SESSIOND_RETENTION_SECONDS", default_value_t = 2_592_000)]
     pub retention_seconds: i64,
 
+    /// Events (the audit trail) are deleted this many seconds after they
+    /// happened.
+    #[arg(
+        long,
+        env = "SESSIOND_AUDIT_RETENTION_SECONDS",
+        default_value_t = 7_776_000
+    )]
+    pub audit_retention_seconds: i64,
+
+    /// The most active sessions one user may have; 0 means no limit.
+    #[arg(long, env = "SESSIOND_MAX_SESSIONS_PER_USER", default_value_t = 0)]
+    pub max_sessions_per_user: i64,
+
+    /// The limit for administrators; 0 means no limit [default: as
+    /// SESSIOND_MAX_SESSIONS_PER_USER].
+    #[arg(long, env = "SESSIOND_MAX_SESSIONS_PER_ADMIN")]
+    pub max_sessions_per_admin: Option<i64>,
+
+    /// What a login past the limit does: `evict-oldest` ends the user's
+    /// least recently active session, `refuse` refuses the login.
+    #[arg(
+        long,
+        env = "SESSIOND_SESSION_LIMIT_POLICY",
+        value_enum,
+        default_value_t = LimitPolicy::EvictOldest
+    )]
+    pub session_limit_policy: LimitPolicy,
+
+    /// A login from a device (browser, OS and network) the user has not
+    /// logged in from within this many days is marked `newDevice`; 0 turns
+    /// the detection off.
+    #[arg(long, env = "SESSIOND_NEW_DEVICE_DAYS", default_value_t = 30)]
+    pub new_device_days: i64,
+
+    /// Webhook endpoints, separated by `;`: each a URL, optionally followed
+    /// by the event types it wants (space-separated; `two_factor.*` matches
+    /// a family) [default: none].
+    #[arg(long, env = "SESSIOND_WEBHOOK_URLS", default_value = "")]
+    pub webhook_urls: String,
+
+    /// The key webhook deliveries are signed with, as `whsec_<base64>`
+    /// (Standard Webhooks); required when SESSIOND_WEBHOOK_URLS is set.
+    #[arg(long, env = "SESSIOND_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<SecretString>,
+
     /// Largest accepted request body in bytes; larger ones get 413.
     #[arg(long, env = "SESSIOND_MAX_BODY_BYTES", default_value_t = 65_536)]
     pub max_body_bytes: usize,
@@ -230,7 +275,7 @@ impl Settings {
     /// value, lowest, highest). Outside it the service would not work as
     /// asked (0 failures allowed refuses every login; a body limit of 0
     /// refuses every body), so `validate` refuses to start.
-    pub fn ranges(&self) -> [(&'static str, i128, i128, i128); 24] {
+    pub fn ranges(&self) -> [(&'static str, i128, i128, i128); 28] {
         const DAY: i128 = 86_400;
         const TEN_YEARS: i128 = 3_650 * DAY;
         [
@@ -362,6 +407,32 @@ impl Settings {
                 self.max_body_bytes as i128,
                 1_024,
                 64 * 1_048_576,
+            ),
+            (
+                "SESSIOND_AUDIT_RETENTION_SECONDS",
+                self.audit_retention_seconds.into(),
+                DAY,
+                TEN_YEARS,
+            ),
+            (
+                "SESSIOND_MAX_SESSIONS_PER_USER",
+                self.max_sessions_per_user.into(),
+                0,
+                1_000_000,
+            ),
+            (
+                "SESSIOND_MAX_SESSIONS_PER_ADMIN",
+                self.max_sessions_per_admin
+                    .unwrap_or(self.max_sessions_per_user)
+                    .into(),
+                0,
+                1_000_000,
+            ),
+            (
+                "SESSIOND_NEW_DEVICE_DAYS",
+                self.new_device_days.into(),
+                0,
+                3_650,
             ),
         ]
     }
@@ -526,6 +597,15 @@ pub struct PurgeArgs {
     #[arg(long, env = "SESSIOND_RETENTION_SECONDS", default_value_t = 2_592_000)]
     pub retention_seconds: i64,
 
+    /// Events (the audit trail) are deleted this many seconds after they
+    /// happened.
+    #[arg(
+        long,
+        env = "SESSIOND_AUDIT_RETENTION_SECONDS",
+        default_value_t = 7_776_000
+    )]
+    pub audit_retention_seconds: i64,
+
     /// The window, in seconds, over which failed logins are counted; older
     /// failures are deleted (after the 2FA window too, if that is longer).
     #[arg(
@@ -549,8 +629,29 @@ impl PurgeArgs {
     /// Sets these on `settings`.
     pub fn apply(&self, settings: &mut Settings) {
         settings.retention_seconds = self.retention_seconds;
+        settings.audit_retention_seconds = self.audit_retention_seconds;
         settings.login_failure_window_seconds = self.login_failure_window_seconds;
         settings.two_factor_failure_window_seconds = self.two_factor_failure_window_seconds;
+    }
+}
+
+/// What a login past the per-user session limit does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LimitPolicy {
+    /// The new login ends the user's least recently active session.
+    EvictOldest,
+    /// The new login is refused.
+    Refuse,
+}
+
+impl Settings {
+    /// The most active sessions `user` may have, or `None` for no limit.
+    pub fn session_limit(&self, admin: bool) -> Option<i64> {
+        let limit = match (admin, self.max_sessions_per_admin) {
+            (true, Some(limit)) => limit,
+            _ => self.max_sessions_per_user,
+        };
+        (limit > 0).then_some(limit)
     }
 }
 

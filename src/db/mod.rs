@@ -168,3 +168,41 @@ pub fn table_names(conn: &mut AnyConnection) -> DbResult<Vec<String>> {
 pub fn ping(conn: &mut AnyConnection) -> DbResult<()> {
     conn.batch_execute("SELECT 1").db()
 }
+
+/// A transaction for work that reads, then writes. On SQLite it begins
+/// `IMMEDIATE`, taking the write lock first: a deferred transaction that
+/// read before another connection committed could not write at all
+/// (`SQLITE_BUSY_SNAPSHOT`, reported as "database is locked"), where an
+/// immediate one waits its turn within the busy timeout. Inside another
+/// transaction, and on Postgres, it is an ordinary (nested) transaction.
+pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        AnyConnection::Sqlite(sqlite) => {
+            let outermost = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+                .transaction_depth()?
+                .is_none();
+            if !outermost {
+                return conn.transaction(f);
+            }
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+        }
+        #[cfg(feature = "postgres")]
+        AnyConnection::Postgresql(_) => return conn.transaction(f),
+    }
+    match f(conn) {
+        Ok(value) => {
+            <AnyConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            // A failed rollback leaves the connection broken; diesel marks it so.
+            let _ = <AnyConnection as Connection>::TransactionManager::rollback_transaction(conn);
+            Err(error)
+        }
+    }
+}

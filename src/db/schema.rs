@@ -49,6 +49,10 @@ diesel::table! {
         search_term -> Text,
         api_defaults -> Text,
         updated_at -> Timestamp,
+        /// Browser, OS and network, for new-device detection.
+        device_key -> Text,
+        /// The user had not used this device within the new-device window.
+        new_device -> Bool,
     }
 }
 
@@ -86,6 +90,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The event log: outbox, live stream and audit trail.
+    session_events (id) {
+        id -> BigInt,
+        event_id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        occurred_at -> Timestamp,
+        /// The user's guid, or empty.
+        user_id -> Text,
+        /// The 17-character session id, or empty.
+        session_id -> Text,
+        /// The event's data, a JSON object.
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    /// Delivery state of each configured webhook endpoint.
+    webhook_endpoints (id) {
+        id -> Text,
+        /// The last event delivered (or passed over by the endpoint's filter).
+        cursor -> BigInt,
+        /// Failed attempts at the next event.
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_error -> Text,
+        lease_owner -> Text,
+        lease_until -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(backup_codes -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -94,5 +130,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     backup_codes,
     auth_failures,
     server_settings,
-    session_counters
+    session_counters,
+    session_events,
+    webhook_endpoints
 );

@@ -21,6 +21,26 @@ pub struct Device {
 }
 
 impl Device {
+    /// What makes a device the same for new-device detection: the browser,
+    /// the OS and the network (the /24 of an IPv4 address, the /48 of an
+    /// IPv6 one), so a browser update or a new address from the same
+    /// provider's block is not a new device, while another browser, another
+    /// OS or another network is.
+    pub fn key(&self, ip: &str) -> String {
+        let network = match ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(v4)) => {
+                let [a, b, c, _] = v4.octets();
+                format!("{a}.{b}.{c}.0/24")
+            }
+            Ok(std::net::IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+            }
+            Err(_) => ip.to_owned(),
+        };
+        format!("{}|{}|{}", self.name, self.os_name, network)
+    }
+
     /// What a list `filter` matches a session against: device name, type and
     /// OS, then the session's id and the owner's guid, with no separator (as
     /// Rocket.Chat builds it: `ChromebrowserWindowsQoYYFw2t9oKks2niG…`).

@@ -12,6 +12,8 @@ pub enum EndedBy {
     Cli,
     /// The sweep, once the session expired.
     Expired,
+    /// A newer login of the same user, past the per-user session limit.
+    Evicted,
 }
 
 impl EndedBy {
@@ -36,6 +38,8 @@ pub enum EndReason {
     Cli,
     /// The session's time ran out.
     Expired,
+    /// A newer login past the per-user session limit ended it.
+    Evicted,
 }
 
 impl EndReason {
@@ -49,6 +53,7 @@ impl EndReason {
             (EndedBy::Admin(_), true) => EndReason::AdminRevokeUser,
             (EndedBy::Cli, _) => EndReason::Cli,
             (EndedBy::Expired, _) => EndReason::Expired,
+            (EndedBy::Evicted, _) => EndReason::Evicted,
         }
     }
 
@@ -60,6 +65,7 @@ impl EndReason {
             EndReason::AdminRevokeUser => "admin_revoke_user",
             EndReason::Cli => "cli",
             EndReason::Expired => "expired",
+            EndReason::Evicted => "evicted",
         }
     }
 }
@@ -71,6 +77,7 @@ impl fmt::Display for EndedBy {
             EndedBy::Admin(guid) => write!(f, "admin:{guid}"),
             EndedBy::Cli => f.write_str("cli"),
             EndedBy::Expired => f.write_str("expired"),
+            EndedBy::Evicted => f.write_str("evicted"),
         }
     }
 }

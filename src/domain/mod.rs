@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod device;
 pub mod ended_by;
+pub mod event;
 pub mod filter;
 pub mod listing;
 pub mod paging;

@@ -10,8 +10,11 @@ use crate::domain::password::{self, MAX_PASSWORD_BYTES};
 use crate::domain::token::AuthToken;
 use crate::domain::{clock, username};
 use crate::error::{Error, TwoFactorError};
+use crate::service::events;
 use crate::service::sessions::{self, SessionSpec};
+use crate::service::Surface;
 use crate::state::AppState;
+use crate::store::events as store_events;
 use crate::store::failures::{self, Limit, Refused, Reservation, Scope};
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
@@ -80,9 +83,10 @@ async fn password_login(
     let key = username::lookup_key(&name);
     let (user, reservation) = {
         let (app, key, ip) = (Arc::clone(state), key.clone(), spec.origin.ip.clone());
+        let surface = spec.surface;
         state
             .db
-            .run(move |conn| charge(conn, &app, &key, &ip, clock::now()))
+            .run(move |conn| charge(conn, &app, &key, &ip, surface, clock::now()))
             .await?
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -106,7 +110,16 @@ async fn password_login(
     };
     let user = match user {
         Some(user) if verified => user,
-        _ => return Err(Error::LoginFailed),
+        user => {
+            // The charge stays as this failure; the event says whose.
+            let (ip, surface) = (spec.origin.ip.clone(), spec.surface);
+            let event = events::login_failed(user.as_ref(), &ip, "password", surface, clock::now());
+            state
+                .db
+                .run(move |conn| store_events::append(conn, &[event]))
+                .await?;
+            return Err(Error::LoginFailed);
+        }
     };
     if user.totp_enabled && code.is_none() {
         // The password was right: its charge is given back, the user cleared.
@@ -138,6 +151,7 @@ fn charge(
     state: &AppState,
     key: &str,
     ip: &str,
+    surface: Surface,
     now: NaiveDateTime,
 ) -> Result<(Option<User>, Reservation), Error> {
     let settings = &state.settings;
@@ -154,18 +168,31 @@ fn charge(
             max: settings.login_max_failures_per_ip,
         },
     ];
-    let reservation = failures::reserve(conn, &limits, clock::plus_seconds(now, -window), now)?
-        .map_err(|refused| throttled(state, refused, window, now))?;
+    let reservation =
+        match failures::reserve(conn, &limits, clock::plus_seconds(now, -window), now)? {
+            Ok(reservation) => reservation,
+            Err(refused) => return Err(throttled(conn, state, refused, ip, surface, now)?),
+        };
     let user = users::find_by_username_key(conn, key)?.filter(|u| u.active);
     Ok((user, reservation))
 }
 
-/// A login refused by a full limit, counted by the limit that was full.
-fn throttled(state: &AppState, refused: Refused, window: i64, now: NaiveDateTime) -> Error {
-    state.metrics.throttled(refused.scope.label());
-    Error::Throttled {
-        retry_after_seconds: refused.retry_after(window, now),
-    }
+/// A login refused by a full limit: recorded as an event, counted by the
+/// limit that was full, and answered with when to retry.
+fn throttled(
+    conn: &mut Conn,
+    state: &AppState,
+    refused: Refused,
+    ip: &str,
+    surface: Surface,
+    now: NaiveDateTime,
+) -> Result<Error, Error> {
+    let limit = refused.scope.label();
+    store_events::append(conn, &[events::login_throttled(limit, ip, surface, now)])?;
+    state.metrics.throttled(limit);
+    Ok(Error::Throttled {
+        retry_after_seconds: refused.retry_after(state.settings.login_failure_window_seconds, now),
+    })
 }
 
 /// A correct password: its charge is given back and the user's count cleared.
@@ -210,15 +237,22 @@ async fn resume_session(
                 key: &ip,
                 max: settings.login_max_failures_per_ip,
             };
+            let surface = Surface::RocketChat;
             let reservation =
-                failures::reserve(conn, &[limit], clock::plus_seconds(now, -window), now)?
-                    .map_err(|refused| throttled(&app, refused, window, now))?;
-            let Some(token) = AuthToken::parse(&token) else {
-                return Err(Error::LoginFailed);
+                match failures::reserve(conn, &[limit], clock::plus_seconds(now, -window), now)? {
+                    Ok(reservation) => reservation,
+                    Err(refused) => return Err(throttled(conn, &app, refused, &ip, surface, now)?),
+                };
+            let found = match AuthToken::parse(&token) {
+                Some(token) => {
+                    crate::store::sessions::find_active_by_token(conn, &token.hash(), now)?
+                        .map(|found| (token, found))
+                }
+                None => None,
             };
-            let Some((session, user)) =
-                crate::store::sessions::find_active_by_token(conn, &token.hash(), now)?
-            else {
+            let Some((token, (session, user))) = found else {
+                let event = events::login_failed(None, &ip, "resume", surface, now);
+                store_events::append(conn, &[event])?;
                 return Err(Error::LoginFailed);
             };
             failures::release(conn, &reservation)?;

@@ -3,6 +3,7 @@
 //! [`sessions::end`], [`sessions::end_all`] or [`sessions::expire`],
 //! whichever surface, the CLI or the sweep asked. No HTTP here.
 
+pub mod events;
 pub mod login;
 pub mod sessions;
 pub mod totp;

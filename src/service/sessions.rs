@@ -5,7 +5,8 @@
 use chrono::NaiveDateTime;
 
 use crate::auth::{two_factor, Credentials, Permission};
-use crate::db::Conn;
+use crate::config::LimitPolicy;
+use crate::db::{self, Conn};
 use crate::domain::clock;
 use crate::domain::device::Device;
 use crate::domain::ended_by::{EndReason, EndedBy};
@@ -15,8 +16,10 @@ use crate::domain::paging::Paging;
 use crate::domain::secret_box::SecretBox;
 use crate::domain::token::{new_session_id, AuthToken, TokenHash};
 use crate::error::{Error, Missing, TwoFactorError};
+use crate::service::events as service_events;
 use crate::service::Surface;
 use crate::state::AppState;
+use crate::store::events as store_events;
 use crate::store::sessions::page::{ListRequest, ListedSession};
 use crate::store::sessions::{self, LiveSession, NewSession, Session};
 use crate::store::users::{self, User};
@@ -82,6 +85,8 @@ pub fn open(
     }
     let token = AuthToken::generate();
     let owner = (user.id, user.guid.as_str());
+    let device_key = spec.origin.device.key(&spec.origin.ip);
+    let surface = spec.surface;
     let new = NewSession {
         description: spec.description,
         ip: spec.origin.ip,
@@ -94,11 +99,76 @@ pub fn open(
         permanent: spec.permanent,
         two_factor_until,
         api_defaults: spec.api_defaults,
+        device_key,
         ..NewSession::new(new_session_id(), owner, &token, spec.origin.device, now)
     };
-    let session = sessions::insert(conn, &new)?;
-    state.metrics.session_started(spec.surface);
+    let (session, evicted) = db::write_transaction(conn, |conn| -> Result<_, Error> {
+        let mut events = Vec::new();
+        let evicted = make_room(conn, state, user, surface, now, &mut events)?;
+        let mut new = new;
+        let window = state.settings.new_device_days;
+        new.new_device = window > 0
+            && !sessions::device_seen(
+                conn,
+                user.id,
+                &new.device_key,
+                clock::plus_seconds(now, -window * 86_400),
+            )?;
+        let session = sessions::insert(conn, &new)?;
+        events.push(service_events::started(&session, user, surface));
+        if session.new_device {
+            events.push(service_events::new_device(&session, user));
+        }
+        store_events::append(conn, &events)?;
+        Ok((session, evicted))
+    })?;
+    state.metrics.session_started(surface);
+    state
+        .metrics
+        .sessions_ended(surface, EndReason::Evicted, evicted);
     Ok((token, session))
+}
+
+/// Keeps the user within their session limit before a new session opens:
+/// with `refuse`, a user at the limit gets [`Error::SessionLimit`]; with
+/// `evict-oldest`, their least recently active sessions end to leave room
+/// for one. The user's row is locked first, so parallel logins of one user,
+/// on any instance, take turns here. Returns how many ended.
+fn make_room(
+    conn: &mut Conn,
+    state: &AppState,
+    user: &User,
+    surface: Surface,
+    now: NaiveDateTime,
+    events: &mut Vec<crate::domain::event::Event>,
+) -> Result<usize, Error> {
+    let Some(limit) = state.settings.session_limit(user.is_admin()) else {
+        return Ok(0);
+    };
+    users::lock(conn, user.id)?;
+    let active = sessions::count_active_for_user(conn, user.id, now)?;
+    if active < limit {
+        return Ok(0);
+    }
+    if state.settings.session_limit_policy == LimitPolicy::Refuse {
+        return Err(Error::SessionLimit { limit });
+    }
+    let mut ended = 0;
+    for (id, session_id) in sessions::least_recently_active(conn, user.id, now, active - limit + 1)?
+    {
+        if sessions::revoke_active(conn, id, &EndedBy::Evicted, now)? {
+            ended += 1;
+            events.push(service_events::ended(
+                &session_id,
+                &user.guid,
+                &EndedBy::Evicted,
+                EndReason::Evicted,
+                surface,
+                now,
+            ));
+        }
+    }
+    Ok(ended)
 }
 
 /// One session, named the way a surface names it.
@@ -151,40 +221,38 @@ pub fn end(
     ender: Ender<'_>,
     now: NaiveDateTime,
 ) -> Result<Ended, Error> {
-    let ended = end_one(conn, target, ender.by, now)?;
+    let reason = EndReason::of(ender.by, false);
+    let ended = db::write_transaction(conn, |conn| -> Result<Ended, Error> {
+        let (session, user) = describe(conn, target, now)?;
+        let ended = match target {
+            Target::SessionId { .. } => match sessions::end(conn, session.id, ender.by, now)? {
+                true => Ended::Now,
+                false => Ended::Already,
+            },
+            Target::Active(_) | Target::Token(_) => {
+                match sessions::revoke_active(conn, session.id, ender.by, now)? {
+                    true => Ended::Now,
+                    false => return Err(Error::NotFound(Missing::ActiveSession)),
+                }
+            }
+        };
+        if ended == Ended::Now {
+            let event = service_events::ended(
+                &session.session_id,
+                &user.guid,
+                ender.by,
+                reason,
+                ender.surface,
+                now,
+            );
+            store_events::append(conn, &[event])?;
+        }
+        Ok(ended)
+    })?;
     if ended == Ended::Now {
-        let reason = EndReason::of(ender.by, false);
         ender.metrics.sessions_ended(ender.surface, reason, 1);
     }
     Ok(ended)
-}
-
-fn end_one(
-    conn: &mut Conn,
-    target: Target<'_>,
-    by: &EndedBy,
-    now: NaiveDateTime,
-) -> Result<Ended, Error> {
-    let id = match target {
-        Target::SessionId { .. } => describe(conn, target, now)?.0.id,
-        Target::Active(id) => id,
-        Target::Token(hash) => {
-            sessions::find_active_by_token(conn, hash, now)?
-                .ok_or(Error::NotFound(Missing::ActiveSession))?
-                .0
-                .id
-        }
-    };
-    match target {
-        Target::SessionId { .. } => match sessions::end(conn, id, by, now)? {
-            true => Ok(Ended::Now),
-            false => Ok(Ended::Already),
-        },
-        Target::Active(_) | Target::Token(_) => match sessions::revoke_active(conn, id, by, now)? {
-            true => Ok(Ended::Now),
-            false => Err(Error::NotFound(Missing::ActiveSession)),
-        },
-    }
 }
 
 /// Whose sessions [`end_all`] ends.
@@ -203,23 +271,50 @@ pub fn end_all(
     ender: Ender<'_>,
     now: NaiveDateTime,
 ) -> Result<usize, Error> {
-    let user_id = match owner {
-        Owner::Id(id) => id,
-        Owner::Guid(guid) => {
-            users::find_by_guid(conn, guid)?
-                .ok_or(Error::NotFound(Missing::User))?
-                .id
-        }
-    };
-    let ended = sessions::end_all_for_user(conn, user_id, keep, ender.by, now)?;
     let reason = EndReason::of(ender.by, true);
+    let ended = db::write_transaction(conn, |conn| -> Result<usize, Error> {
+        let user = match owner {
+            Owner::Id(id) => users::find_by_id(conn, id)?,
+            Owner::Guid(guid) => users::find_by_guid(conn, guid)?,
+        }
+        .ok_or(Error::NotFound(Missing::User))?;
+        let ended = sessions::end_all_for_user(conn, user.id, keep, ender.by, now)?;
+        let events: Vec<_> = ended
+            .iter()
+            .map(|session_id| {
+                service_events::ended(session_id, &user.guid, ender.by, reason, ender.surface, now)
+            })
+            .collect();
+        store_events::append(conn, &events)?;
+        Ok(ended.len())
+    })?;
     ender.metrics.sessions_ended(ender.surface, reason, ended);
     Ok(ended)
 }
 
 /// Ends the sessions whose expiry has passed, at their expiry time.
 pub fn expire(conn: &mut Conn, metrics: &Metrics, now: NaiveDateTime) -> Result<usize, Error> {
-    let ended = sessions::end_expired(conn, now)?;
+    let ended = db::write_transaction(conn, |conn| -> Result<usize, Error> {
+        let ended = sessions::end_expired(conn, now)?;
+        let owners: Vec<i64> = ended.iter().map(|(_, user_id)| *user_id).collect();
+        let guids = users::guids(conn, &owners)?;
+        let events: Vec<_> = ended
+            .iter()
+            .map(|(session_id, user_id)| {
+                let guid = guids.get(user_id).map_or("", String::as_str);
+                service_events::ended(
+                    session_id,
+                    guid,
+                    &EndedBy::Expired,
+                    EndReason::Expired,
+                    Surface::Sweep,
+                    now,
+                )
+            })
+            .collect();
+        store_events::append(conn, &events)?;
+        Ok(ended.len())
+    })?;
     metrics.sessions_ended(Surface::Sweep, EndReason::Expired, ended);
     Ok(ended)
 }

@@ -2,11 +2,14 @@
 //! turning it off. The code checks themselves are `auth::two_factor`'s.
 
 use crate::auth::two_factor;
-use crate::db::Conn;
+use crate::db::{self, Conn};
 use crate::domain::clock;
+use crate::domain::event::EventType;
 use crate::domain::totp::{self, Enrollment};
 use crate::error::Error;
+use crate::service::events;
 use crate::state::AppState;
+use crate::store::events as store_events;
 use crate::store::users::{self, User};
 
 fn already_enabled() -> Error {
@@ -61,7 +64,11 @@ pub fn confirm(
         .iter()
         .map(|c| totp::backup_code_hash(&user.guid, c))
         .collect();
-    users::enable_totp(conn, user.id, &hashes, now)?;
+    db::write_transaction(conn, |conn| -> Result<(), Error> {
+        users::enable_totp(conn, user.id, &hashes, now)?;
+        let event = events::two_factor(EventType::TwoFactorEnrolled, user, now);
+        Ok(store_events::append(conn, &[event])?)
+    })?;
     Ok(codes)
 }
 
@@ -75,5 +82,15 @@ pub fn disable(conn: &mut Conn, state: &AppState, user: &User, code: &str) -> Re
     }
     let now = clock::now();
     two_factor::check_code(conn, state, user, code, now)?;
-    Ok(users::disable_totp(conn, user.id, now)?)
+    turn_off(conn, user, now)
+}
+
+/// Turns a user's TOTP off and records it: after a good code, or by an
+/// operator (`sessiond user reset-2fa`).
+pub fn turn_off(conn: &mut Conn, user: &User, now: chrono::NaiveDateTime) -> Result<(), Error> {
+    db::write_transaction(conn, |conn| -> Result<(), Error> {
+        users::disable_totp(conn, user.id, now)?;
+        let event = events::two_factor(EventType::TwoFactorDisabled, user, now);
+        Ok(store_events::append(conn, &[event])?)
+    })
 }

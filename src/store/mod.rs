@@ -2,6 +2,7 @@
 //! no HTTP here.
 
 pub mod backup_codes;
+pub mod events;
 pub mod failures;
 pub mod session_counters;
 pub mod sessions;

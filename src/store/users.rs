@@ -71,6 +71,47 @@ pub fn find_by_username_key(conn: &mut Conn, key: &str) -> DbResult<Option<User>
         .db()
 }
 
+/// Locks the user's row until the transaction ends, so changes to one
+/// user's sessions (the session limit) happen one at a time, on every
+/// instance. On SQLite a write takes the database's one write lock.
+pub fn lock(conn: &mut Conn, user_id: i64) -> DbResult<()> {
+    match conn {
+        #[cfg(feature = "postgres")]
+        crate::db::AnyConnection::Postgresql(pg) => {
+            diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::BigInt, _>(user_id)
+                .execute(pg)
+                .db()?;
+        }
+        crate::db::AnyConnection::Sqlite(sqlite) => {
+            diesel::sql_query("UPDATE users SET id = id WHERE id = ?")
+                .bind::<diesel::sql_types::BigInt, _>(user_id)
+                .execute(sqlite)
+                .db()?;
+        }
+    }
+    Ok(())
+}
+
+/// The guids of these users, by id.
+pub fn guids(conn: &mut Conn, ids: &[i64]) -> DbResult<std::collections::HashMap<i64, String>> {
+    let rows: Vec<(i64, String)> = users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::guid))
+        .load(conn)
+        .db()?;
+    Ok(rows.into_iter().collect())
+}
+
+pub fn find_by_id(conn: &mut Conn, id: i64) -> DbResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+        .db()
+}
+
 pub fn find_by_guid(conn: &mut Conn, guid: &str) -> DbResult<Option<User>> {
     users::table
         .filter(users::guid.eq(guid))

@@ -308,6 +308,7 @@ impl Metrics {
             Err(Error::TwoFactor(TwoFactorError::Invalid)) => "two_factor_invalid",
             Err(Error::TwoFactor(TwoFactorError::MaxAttempts { .. })) => "two_factor_locked",
             Err(Error::Unavailable(_) | Error::Busy(_)) => "unavailable",
+            Err(Error::SessionLimit { .. }) => "session_limit",
             Err(_) => "error",
         };
         self.logins

@@ -633,6 +633,8 @@ impl TestApp {
                     two_factor_until: None,
                     api_defaults: "{}".into(),
                     updated_at: now,
+                    device_key: String::new(),
+                    new_device: false,
                 }
             })
             .collect();

@@ -122,6 +122,10 @@ pub fn body(error: &Error) -> AdminErrorBody {
                 .into(),
         ),
         Error::Internal(_) => ("err_Internal", "Internal server error".into()),
+        Error::SessionLimit { limit } => (
+            "err_SessionLimit",
+            format!("The user has {limit} active sessions, the most allowed"),
+        ),
     };
     AdminErrorBody {
         success: false,

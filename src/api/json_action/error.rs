@@ -37,6 +37,8 @@ pub(super) enum ActionError {
     TwoFactorRequired,
     /// 34013
     TwoFactorInvalid,
+    /// 34014: the user's active sessions are at the limit (policy `refuse`).
+    SessionLimit(i64),
     /// 34020
     NotPermitted(&'static str),
     /// 34090: retryable.
@@ -67,6 +69,7 @@ impl ActionError {
             ActionError::Throttled { .. } => 34011,
             ActionError::TwoFactorRequired => 34012,
             ActionError::TwoFactorInvalid => 34013,
+            ActionError::SessionLimit(_) => 34014,
             ActionError::NotPermitted(_) => 34020,
             ActionError::Unavailable => 34090,
             ActionError::Busy(_) => 34091,
@@ -111,6 +114,9 @@ impl ActionError {
             ActionError::TwoFactorInvalid => {
                 "The two-factor code is wrong or was already used.".to_owned()
             }
+            ActionError::SessionLimit(limit) => format!(
+                "This account has {limit} active sessions, the most allowed: end one (deleteSession) before creating another."
+            ),
             ActionError::NotPermitted(what) => format!("Not permitted: {what}."),
             ActionError::Unavailable => {
                 "The session store is temporarily unavailable; retry the request.".to_owned()
@@ -139,6 +145,7 @@ impl From<Error> for ActionError {
             Error::TwoFactor(TwoFactorError::Required { .. }) => ActionError::TwoFactorRequired,
             Error::TwoFactor(TwoFactorError::Invalid) => ActionError::TwoFactorInvalid,
             Error::Forbidden => ActionError::NotPermitted("the account lacks the permission"),
+            Error::SessionLimit { limit } => ActionError::SessionLimit(limit),
             Error::InvalidParams(message) | Error::BadRequest { message, .. } => {
                 ActionError::InvalidProperty(message)
             }

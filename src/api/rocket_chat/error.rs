@@ -225,6 +225,14 @@ pub fn body(error: &Error) -> Body {
             "The request body did not arrive in time; send it in full right after the headers",
         ),
         Error::Internal(_) => typed("error-internal", "Internal server error"),
+        Error::SessionLimit { limit } => typed(
+            "error-session-limit",
+            format!(
+                "This account has {limit} active sessions, the most allowed: log out of one \
+                 (sessions/logout.me, or logout.others from a session you keep) to log in here"
+            )
+            .as_str(),
+        ),
     }
 }
 
@@ -235,7 +243,7 @@ pub fn status(error: &Error) -> StatusCode {
         Error::Throttled { .. } | Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Error::Forbidden => StatusCode::FORBIDDEN,
+        Error::Forbidden | Error::SessionLimit { .. } => StatusCode::FORBIDDEN,
         Error::InvalidParams(_)
         | Error::UnknownParam(_)
         | Error::BadRequest { .. }

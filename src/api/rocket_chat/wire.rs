@@ -49,6 +49,10 @@ pub struct SessionItem {
     /// ISO-8601 UTC with milliseconds.
     #[serde(rename = "loginAt")]
     pub login_at: String,
+    /// The user had not logged in from this device (browser, OS and
+    /// network) within `SESSIOND_NEW_DEVICE_DAYS` before this session.
+    #[serde(rename = "newDevice")]
+    pub new_device: bool,
     /// On `list.all`.
     #[serde(rename = "_user", skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -115,6 +119,10 @@ pub struct SessionInfo {
     pub closed_at: Option<String>,
     #[serde(rename = "lastActivityAt")]
     pub last_activity_at: String,
+    /// The user had not logged in from this device (browser, OS and
+    /// network) within `SESSIOND_NEW_DEVICE_DAYS` before this session.
+    #[serde(rename = "newDevice")]
+    pub new_device: bool,
     pub success: bool,
 }
 
@@ -193,6 +201,7 @@ impl SessionItem {
             host: session.host,
             ip: session.ip,
             login_at: clock::iso_millis(session.login_at),
+            new_device: session.new_device,
             user,
             current,
         }
@@ -223,6 +232,7 @@ impl From<(Session, User)> for PopulatedSession {
                 id: session.session_id.clone(),
                 device: DeviceWire::from(&session),
                 login_at: clock::iso_millis(session.login_at),
+                new_device: session.new_device,
                 session_id: session.session_id,
                 user_id: owner.guid,
                 host: session.host,
@@ -268,6 +278,7 @@ impl From<(Session, User)> for SessionInfo {
             updated_at: clock::iso_millis(session.updated_at),
             closed_at: closed.map(clock::iso_millis),
             last_activity_at: clock::iso_millis(session.last_activity_at),
+            new_device: session.new_device,
             success: true,
         }
     }

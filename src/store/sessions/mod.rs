@@ -54,6 +54,8 @@ pub struct Session {
     pub search_term: String,
     pub api_defaults: String,
     pub updated_at: NaiveDateTime,
+    pub device_key: String,
+    pub new_device: bool,
 }
 
 /// What authenticating a request reads of its session: enough to mark
@@ -111,6 +113,8 @@ pub struct NewSession {
     pub search_term: String,
     pub api_defaults: String,
     pub updated_at: NaiveDateTime,
+    pub device_key: String,
+    pub new_device: bool,
 }
 
 impl NewSession {
@@ -151,6 +155,8 @@ impl NewSession {
             search_term,
             api_defaults: "{}".into(),
             updated_at: at,
+            device_key: String::new(),
+            new_device: false,
         }
     }
 }
@@ -285,6 +291,40 @@ pub fn count_active_for_user(conn: &mut Conn, user_id: i64, now: NaiveDateTime) 
         .count()
         .get_result(conn)
         .db()
+}
+
+/// The `count` least recently active sessions of a user: (id, sessionId).
+pub fn least_recently_active(
+    conn: &mut Conn,
+    user_id: i64,
+    now: NaiveDateTime,
+    count: i64,
+) -> DbResult<Vec<(i64, String)>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(active(now))
+        .order((sessions::last_activity_at.asc(), sessions::id.asc()))
+        .limit(count)
+        .select((sessions::id, sessions::session_id))
+        .load(conn)
+        .db()
+}
+
+/// Whether the user logged in from the device `key` since `since`.
+pub fn device_seen(
+    conn: &mut Conn,
+    user_id: i64,
+    key: &str,
+    since: NaiveDateTime,
+) -> DbResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::device_key.eq(key))
+            .filter(sessions::login_at.ge(since)),
+    ))
+    .get_result(conn)
+    .db()
 }
 
 /// An active session by `sessionId`, with its owner, for `info.admin`.

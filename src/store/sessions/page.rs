@@ -93,6 +93,7 @@ pub struct SessionSummary {
     pub ip: String,
     pub host: String,
     pub login_at: NaiveDateTime,
+    pub new_device: bool,
 }
 
 #[derive(Clone, Debug)]

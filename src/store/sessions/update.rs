@@ -165,7 +165,8 @@ pub fn set_two_factor_until(conn: &mut Conn, id: i64, until: NaiveDateTime) -> D
 }
 
 /// Marks sessions whose expiry has passed as ended, at their expiry time.
-pub fn end_expired(conn: &mut Conn, now: NaiveDateTime) -> DbResult<usize> {
+/// Returns the ended sessions: (sessionId, user id).
+pub fn end_expired(conn: &mut Conn, now: NaiveDateTime) -> DbResult<Vec<(String, i64)>> {
     diesel::update(
         sessions::table
             .filter(sessions::logout_at.is_null())
@@ -176,7 +177,8 @@ pub fn end_expired(conn: &mut Conn, now: NaiveDateTime) -> DbResult<usize> {
         sessions::logout_by.eq(EndedBy::Expired.stored()),
         sessions::updated_at.eq(now),
     ))
-    .execute(conn)
+    .returning((sessions::session_id, sessions::user_id))
+    .get_results(conn)
     .db()
 }
 
@@ -191,27 +193,32 @@ pub fn purge_ended(conn: &mut Conn, before: NaiveDateTime) -> DbResult<usize> {
     .db()
 }
 
-/// Ends every active session of a user except `keep`; returns how many ended.
+/// Ends every active session of a user except `keep`; returns the
+/// `sessionId`s it ended.
 pub fn end_all_for_user(
     conn: &mut Conn,
     user_id: i64,
     keep: Option<i64>,
     by: &EndedBy,
     now: NaiveDateTime,
-) -> DbResult<usize> {
-    let mut query = diesel::update(sessions::table)
+) -> DbResult<Vec<String>> {
+    let changes = (
+        sessions::logout_at.eq(now),
+        sessions::logout_by.eq(by.stored()),
+        sessions::updated_at.eq(now),
+    );
+    let mine = sessions::table
         .filter(sessions::user_id.eq(user_id))
-        .filter(active(now))
-        .into_boxed();
-    if let Some(keep) = keep {
-        query = query.filter(sessions::id.ne(keep));
+        .filter(active(now));
+    match keep {
+        Some(keep) => diesel::update(mine.filter(sessions::id.ne(keep)))
+            .set(changes)
+            .returning(sessions::session_id)
+            .get_results(conn),
+        None => diesel::update(mine)
+            .set(changes)
+            .returning(sessions::session_id)
+            .get_results(conn),
     }
-    query
-        .set((
-            sessions::logout_at.eq(now),
-            sessions::logout_by.eq(by.stored()),
-            sessions::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .db()
+    .db()
 }

@@ -62,6 +62,7 @@ async fn info_returns_the_callers_own_session_in_full(store: Store) {
             "createdAt",
             "_updatedAt",
             "lastActivityAt",
+            "newDevice",
             "success"
         ]
     );
@@ -171,6 +172,7 @@ async fn info_admin_reads_any_session_behind_2fa(store: Store) {
             "host",
             "ip",
             "loginAt",
+            "newDevice",
             "_user",
             "_id",
             "success"

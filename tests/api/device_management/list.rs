@@ -53,6 +53,7 @@ async fn list_shows_the_callers_active_sessions_in_rocket_chats_shape(store: Sto
             "host",
             "ip",
             "loginAt",
+            "newDevice",
             "_id",
             "current"
         ]
@@ -114,6 +115,7 @@ async fn list_all_shows_everyones_sessions_with_their_user(store: Store) {
             "host",
             "ip",
             "loginAt",
+            "newDevice",
             "_user",
             "_id"
         ]
