@@ -17,6 +17,7 @@ mod operations;
 mod outages;
 mod pgbouncer;
 mod seed;
+mod session_policies;
 mod snapshots;
 mod traces;
 mod two_factor;
