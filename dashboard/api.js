@@ -90,7 +90,7 @@ async function secondFactor(message) {
 }
 
 /** Whether a 400 asks for a code this user can give (TOTP is set up). */
-function wantsCode(error) {
+export function wantsCode(error) {
   if (error.status !== 400) return false;
   if (error.errorType === 'totp-invalid') return true;
   if (error.errorType !== 'totp-required' || error.twoFactorNotSetUp) return false;
@@ -107,15 +107,9 @@ function wantsCode(error) {
  */
 export async function api(path, options = {}) {
   const { method = 'GET', query, body, twoFactor = false, auth = true, signal } = options;
-  let url = path;
-  if (query) {
-    const params = new URLSearchParams();
-    for (const [name, value] of Object.entries(query)) {
-      if (value !== undefined && value !== null && value !== '') params.set(name, String(value));
-    }
-    const text = params.toString();
-    if (text) url += `?${text}`;
-  }
+  const url = withQuery(path, query);
+  // A page left behind sends nothing more (and cannot sign the next one out).
+  if (signal?.aborted) throw new DOMException('The page was left', 'AbortError');
   let code;
   for (let attempt = 0; ; attempt += 1) {
     const headers = { Accept: 'application/json' };
@@ -165,6 +159,50 @@ export async function api(path, options = {}) {
     }
     throw error;
   }
+}
+
+/** `path` with the non-empty values of `query`. */
+function withQuery(path, query) {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') params.set(name, String(value));
+  }
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+/**
+ * Opens a Server-Sent Events stream with the credentials: fetch, since an
+ * EventSource cannot send the headers. Resolves to the Response once the
+ * server has accepted it, for its body to be read as it comes; rejects
+ * with an ApiError as `api` does (a 401 signs out), but never asks for a
+ * two-factor code: the caller decides whether to.
+ */
+export async function openStream(path, { query, signal } = {}) {
+  if (signal?.aborted) throw new DOMException('The page was left', 'AbortError');
+  const held = credentials();
+  if (!held) {
+    const error = new ApiError(401, null, null, 'Not signed in');
+    hooks.unauthorized(error);
+    throw error;
+  }
+  let response;
+  try {
+    response = await fetch(withQuery(path, query), {
+      headers: { Accept: 'text/event-stream', 'X-User-Id': held.userId, 'X-Auth-Token': held.authToken },
+      credentials: 'omit',
+      cache: 'no-store',
+      signal,
+    });
+  } catch (cause) {
+    if (cause?.name === 'AbortError') throw cause;
+    throw new ApiError(0, null, null, 'The server could not be reached');
+  }
+  if (response.ok) return response;
+  const error = new ApiError(response.status, await readJson(response), response.headers);
+  if (response.status === 401) hooks.unauthorized(error);
+  throw error;
 }
 
 async function readJson(response) {

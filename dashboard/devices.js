@@ -1,8 +1,10 @@
 // My devices: the caller's own sessions (GET /api/v1/sessions/list), ending
-// one or all others, and two-factor authentication set-up.
+// one or all others, and two-factor authentication set-up. The list follows
+// GET /api/v1/sessions/events.me: a session of this user started or ended
+// anywhere reloads it.
 
 import { api, describeError } from './api.js';
-import { deviceName, SessionList } from './lists.js';
+import { debounced, deviceName, LiveFeed, newDeviceBadge, SessionList } from './lists.js';
 import { confirmDialog, dataTable, el, field, fill, statusLine, textOrDash, timeEl } from './ui.js';
 
 export function devicesPage(main, app) {
@@ -13,6 +15,7 @@ export function devicesPage(main, app) {
     label: 'devices',
     signal: app.signal,
     emptyText: 'No active sessions.',
+    onLoad: () => live.resumed(),
     renderRows: (sessions) =>
       dataTable({
         caption: 'Your signed-in devices',
@@ -28,6 +31,7 @@ export function devicesPage(main, app) {
               el('span', { class: 'strong', text: deviceName(session.device) }),
               session.device?.type ? el('span', { class: 'muted small', text: ` ${session.device.type}` }) : null,
               session.current ? el('span', { class: 'badge', text: 'This device' }) : null,
+              newDeviceBadge(session),
             ],
           },
           { label: 'Version', render: (session) => textOrDash(session.device?.version) },
@@ -89,8 +93,18 @@ export function devicesPage(main, app) {
 
   const twoFactor = el('section', { class: 'card', 'aria-labelledby': 'tfa-title' });
 
+  const refresh = debounced(async () => {
+    if (!list.failed) await list.load({ keepRows: true, quiet: true });
+  });
+  const live = new LiveFeed({
+    path: '/api/v1/sessions/events.me',
+    query: { type: 'session.started,session.ended' },
+    signal: app.signal,
+    onEvent: refresh,
+  });
+
   main.append(
-    el('h1', { id: 'page-title', tabindex: '-1', text: 'My devices' }),
+    el('div', { class: 'section-head' }, el('h1', { id: 'page-title', tabindex: '-1', text: 'My devices' }), live.node),
     el(
       'section',
       { 'aria-labelledby': 'devices-title' },
@@ -106,7 +120,9 @@ export function devicesPage(main, app) {
     twoFactor,
   );
   drawTwoFactor(twoFactor, app);
-  list.load();
+  list.load().then((error) => {
+    if (error) live.show('off');
+  });
 }
 
 /** The two-factor section: set-up with QR code and backup codes, or turning it off. */

@@ -1,10 +1,12 @@
 // All sessions (administrators): everyone's active sessions from
 // GET /api/v1/sessions/list.all, a detail panel from info.admin, and ending
 // a session with POST /api/v1/sessions/logout. Every call needs the second
-// factor; the API layer prompts for it.
+// factor; the API layer prompts for it. The page follows
+// GET /api/v1/sessions/events: a session started or ended anywhere reloads
+// the page shown.
 
 import { api, describeError } from './api.js';
-import { deviceName, SessionList } from './lists.js';
+import { debounced, deviceName, LiveFeed, newDeviceBadge, SessionList } from './lists.js';
 import { confirmDialog, dataTable, el, fill, statusLine, textOrDash, timeEl } from './ui.js';
 
 export function sessionsPage(main, app) {
@@ -18,6 +20,8 @@ export function sessionsPage(main, app) {
     label: 'sessions',
     signal: app.signal,
     emptyText: 'No active sessions.',
+    // The stream opens once the list has passed the second factor.
+    onLoad: () => live.resumed(),
     renderRows: (sessions) =>
       dataTable({
         caption: 'Active sessions of all users',
@@ -28,7 +32,7 @@ export function sessionsPage(main, app) {
         columns: [
           { label: 'User', sortKey: '_user.username', className: 'wrap', render: (session) => el('span', { class: 'strong', text: session._user?.username ?? '' }) },
           { label: 'Name', sortKey: '_user.name', className: 'wrap', render: (session) => textOrDash(session._user?.name) },
-          { label: 'Device', sortKey: 'device.name', render: (session) => deviceName(session.device) },
+          { label: 'Device', sortKey: 'device.name', render: (session) => [el('span', { text: deviceName(session.device) }), newDeviceBadge(session)] },
           { label: 'Version', render: (session) => textOrDash(session.device?.version) },
           { label: 'OS', sortKey: 'device.os.name', render: (session) => textOrDash(session.device?.os?.name) },
           { label: 'OS version', sortKey: 'device.os.version', render: (session) => textOrDash(session.device?.os?.version) },
@@ -102,9 +106,11 @@ export function sessionsPage(main, app) {
 
   // The session the panel shows, so ending it can redraw the panel.
   let shown = null;
+  let shownEnded = false;
 
   function drawDetail(info, endedAt = null) {
     shown = info;
+    shownEnded = Boolean(endedAt);
     const device = info.device ?? {};
     const owner = info._user ?? {};
     const rows = [
@@ -117,6 +123,7 @@ export function sessionsPage(main, app) {
       ['IP address', info.ip],
       ['Host', info.host],
       ['Signed in', timeEl(info.loginAt)],
+      ['New device', info.newDevice ? 'Yes' : 'No'],
       ['Ended', endedAt ? timeEl(endedAt) : 'Active'],
     ];
     fill(detail,
@@ -161,11 +168,34 @@ export function sessionsPage(main, app) {
     }
   }
 
+  // Live: a session started or ended reloads the page shown (quietly, and
+  // once per burst); an ended session shown in the panel says so.
+  const refresh = debounced(async () => {
+    if (list.failed || live.paused) return;
+    const error = await list.load({ keepRows: true, quiet: true });
+    if (error?.errorType?.startsWith('totp')) live.pause(describeError(error));
+  });
+  const live = new LiveFeed({
+    path: '/api/v1/sessions/events',
+    query: { type: 'session.started,session.ended' },
+    signal: app.signal,
+    onEvent: (type, event) => {
+      const sessionId = event.data?.sessionId;
+      if (type === 'session.ended' && sessionId && selected === sessionId && shown?.sessionId === sessionId && !shownEnded && !detail.hidden) {
+        drawDetail(shown, event.timestamp);
+      }
+      refresh();
+    },
+    onResume: () => list.load({ keepRows: true }),
+  });
+
   main.append(
-    el('h1', { id: 'page-title', tabindex: '-1', text: 'All sessions' }),
-    el('p', { class: 'lead', text: 'Every active session of every user, paged by the server. Filter with a regular expression over device, OS, session and user.' }),
+    el('div', { class: 'section-head' }, el('h1', { id: 'page-title', tabindex: '-1', text: 'All sessions' }), live.node),
+    el('p', { class: 'lead', text: 'Every active session of every user, paged by the server and updated as sessions start and end. Filter with a regular expression over device, OS, session and user.' }),
     status.node,
     el('div', { class: 'split' }, el('div', { class: 'split-main' }, list.node), detail),
   );
-  list.load();
+  list.load().then((error) => {
+    if (error) live.show('off');
+  });
 }

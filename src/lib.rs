@@ -13,3 +13,4 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::api::rocket_chat::events::StreamSlots;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::domain::secret_box::SecretBox;
@@ -22,6 +23,8 @@ pub struct AppState {
     /// The cap on concurrent password hashing.
     pub hashing: Hashing,
     pub metrics: Metrics,
+    /// The cap on open event streams (`/api/v1/sessions/events`, `events.me`).
+    pub event_streams: StreamSlots,
 }
 
 /// How many wrong second-factor codes a user may send in a window, from

@@ -31,6 +31,7 @@ pub(super) async fn to_docs() -> actix_web::HttpResponse {
     tags(
         (name = "accounts", description = "Login, logout, the caller, TOTP enrollment"),
         (name = "device management", description = "Rocket.Chat /api/v1/sessions/*"),
+        (name = "events", description = "The event log: a live stream (Server-Sent Events) and the audit trail"),
         (name = "admin sessions", description = "Admin authenticated sessions: every error is `{Success, Error, Message}`"),
         (name = "json action", description = "FairCom-style jsonAction API"),
         (name = "operations", description = "Health, readiness, metrics, this document"),

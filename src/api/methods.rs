@@ -11,7 +11,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use utoipa::openapi::OpenApi;
 
 use super::admin::error::{is_admin_path, AdminErrorBody};
@@ -145,6 +145,12 @@ fn admin_body(code: &'static str, message: String) -> AdminErrorBody {
     }
 }
 
+/// Marks a `HEAD` request that [`head_as_get`] routed as a `GET`. A handler
+/// whose body never ends (an event stream) answers it with the headers
+/// alone: the HTTP layer would drop the body unread, forever.
+#[derive(Clone, Copy, Debug)]
+pub struct RoutedHead;
+
 /// `HEAD` is answered as `GET` is, without the body, where `GET` is
 /// served: the request is routed as a `GET`, and the HTTP layer, which saw
 /// a `HEAD`, sends the headers alone (with the `Content-Length` the body
@@ -156,6 +162,7 @@ pub async fn head_as_get(
     let serves_get = || allowed(req.path()).is_some_and(|allow| allow.contains(&Method::GET));
     if req.method() == Method::HEAD && serves_get() {
         req.head_mut().method = Method::GET;
+        req.extensions_mut().insert(RoutedHead);
     }
     next.call(req).await
 }

@@ -7,7 +7,7 @@ use actix_web::web;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::admin::sessions as admin_sessions;
-use super::rocket_chat::{accounts, sessions as device_management};
+use super::rocket_chat::{accounts, events as event_log, sessions as device_management};
 use super::{dashboard, health, json_action};
 
 /// The documented API. (`GET /api/openapi.json` and `/docs/` are added
@@ -21,6 +21,9 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(accounts::login) // POST /api/v1/login
         .service(accounts::logout) // POST /api/v1/logout
         .service(accounts::me) // GET  /api/v1/me
+        .service(event_log::audit) // GET  /api/v1/sessions/audit
+        .service(event_log::stream) // GET  /api/v1/sessions/events
+        .service(event_log::stream_own) // GET  /api/v1/sessions/events.me
         .service(device_management::info) // GET  /api/v1/sessions/info
         .service(device_management::info_admin) // GET  /api/v1/sessions/info.admin
         .service(device_management::list) // GET  /api/v1/sessions/list

@@ -24,6 +24,7 @@ use crate::store::sessions::Lifetime;
 use crate::store::{self, settings as server_settings};
 use crate::telemetry;
 use crate::telemetry::metrics::Metrics;
+use crate::webhooks::{self, Webhooks};
 
 use super::sweeper::spawn_sweeper;
 use crate::state::{AppState, TwoFactorLimits};
@@ -38,6 +39,8 @@ pub struct Application {
     pub initial_admin_password: Option<String>,
     /// Set when this start generated the key file.
     pub created_key_file: Option<std::path::PathBuf>,
+    /// Webhook delivery, when endpoints are configured.
+    webhooks: Option<webhooks::Running>,
 }
 
 impl Application {
@@ -49,6 +52,7 @@ impl Application {
         let (box_, created_key_file) = secrets;
 
         let initial_admin_password = prepare_store(&settings, box_.key_check()).await?;
+        let webhooks = Webhooks::prepare(&settings, &pool).await?;
 
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -89,6 +93,7 @@ impl Application {
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             settings: settings.clone(),
             metrics: metrics.clone(),
+            event_streams: Default::default(),
         });
         let metrics = web::Data::new(metrics);
         let max_body = settings.max_body_bytes;
@@ -142,7 +147,10 @@ impl Application {
             None => None,
         };
 
-        spawn_sweeper(pool, settings.clone(), state.metrics.clone());
+        spawn_sweeper(pool.clone(), settings.clone(), state.metrics.clone());
+        api::rocket_chat::events::close_streams_on_stop(state.clone());
+        let webhooks = webhooks
+            .map(|webhooks| webhooks.start(pool, state.instance_id.clone(), state.metrics.clone()));
 
         Ok(Application {
             port: address.port(),
@@ -151,6 +159,7 @@ impl Application {
             management,
             initial_admin_password,
             created_key_file,
+            webhooks,
         })
     }
 
@@ -177,7 +186,17 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    /// Webhook delivery stops with the server, giving its leases up.
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        let webhooks = self.webhooks.take();
+        let served = self.serve().await;
+        if let Some(webhooks) = webhooks {
+            webhooks.stop().await;
+        }
+        served
+    }
+
+    async fn serve(self) -> std::io::Result<()> {
         let Some((management, _)) = self.management else {
             return self.server.await;
         };

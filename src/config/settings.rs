@@ -462,6 +462,7 @@ impl Settings {
                     .into(),
             );
         }
+        crate::webhooks::validate(self)?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ pub mod session_counters;
 pub mod sessions;
 pub mod settings;
 pub mod users;
+pub mod webhooks;
 
 /// True for a unique-constraint violation (a username or id already taken).
 pub fn is_unique_violation(error: &crate::db::DbError) -> bool {

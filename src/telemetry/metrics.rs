@@ -6,8 +6,8 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::domain::ended_by::EndReason;
@@ -45,7 +45,7 @@ impl Default for StoreMetrics {
         let metrics = StoreMetrics {
             calls: counter(
                 "sessiond_db_calls_total",
-                "Units of store work run for requests and the sweep, each on one pooled connection.",
+                "Units of store work run for requests, the sweep and webhook delivery, each on one pooled connection.",
             ),
             statements: counter(
                 "sessiond_db_statements_total",
@@ -122,7 +122,19 @@ pub struct Metrics {
     throttled: IntCounterVec,
     sessions_active: IntGauge,
     gauges: Gauges,
+    webhooks: WebhookMetrics,
 }
+
+/// Webhook delivery, by endpoint (its id, never its URL).
+#[derive(Clone)]
+struct WebhookMetrics {
+    deliveries: IntCounterVec,
+    lag: GaugeVec,
+    pending: IntGaugeVec,
+}
+
+/// The results of one webhook delivery attempt.
+pub const WEBHOOK_RESULTS: [&str; 3] = ["delivered", "rejected", "unreachable"];
 
 #[derive(Clone)]
 struct Gauges {
@@ -215,6 +227,29 @@ impl Metrics {
                     "1 while the store answers, 0 during an outage the pool has seen.",
                 ),
             },
+            webhooks: WebhookMetrics {
+                deliveries: counter_vec(
+                    "sessiond_webhook_deliveries_total",
+                    "Webhook delivery attempts by endpoint id and result: delivered (2xx), rejected (any other status) or unreachable (no answer within the timeout, or a connection error).",
+                    &["endpoint", "result"],
+                ),
+                lag: GaugeVec::new(
+                    Opts::new(
+                        "sessiond_webhook_lag_seconds",
+                        "Age of the oldest event not yet delivered to the endpoint; 0 when caught up. Set by the instance holding the endpoint's lease (0 on the others).",
+                    ),
+                    &["endpoint"],
+                )
+                .expect("valid gauge"),
+                pending: IntGaugeVec::new(
+                    Opts::new(
+                        "sessiond_webhook_pending_events",
+                        "Events the endpoint wants that are not yet delivered. Set by the instance holding the endpoint's lease (0 on the others).",
+                    ),
+                    &["endpoint"],
+                )
+                .expect("valid gauge"),
+            },
         };
         let build = IntGauge::with_opts(
             Opts::new(
@@ -241,6 +276,9 @@ impl Metrics {
             Box::new(metrics.logins.clone()),
             Box::new(metrics.two_factor_checks.clone()),
             Box::new(metrics.throttled.clone()),
+            Box::new(metrics.webhooks.deliveries.clone()),
+            Box::new(metrics.webhooks.lag.clone()),
+            Box::new(metrics.webhooks.pending.clone()),
             Box::new(build),
         ];
         let g = &metrics.gauges;
@@ -325,6 +363,37 @@ impl Metrics {
     /// An attempt refused by a full failure limit.
     pub fn throttled(&self, limit: &str) {
         self.throttled.with_label_values(&[limit]).inc();
+    }
+
+    /// Starts a webhook endpoint's series: its counters at 0, caught up.
+    pub fn webhook_endpoint(&self, endpoint: &str) {
+        for result in WEBHOOK_RESULTS {
+            self.webhooks
+                .deliveries
+                .with_label_values(&[endpoint, result]);
+        }
+        self.webhook_backlog(endpoint, 0.0, 0);
+    }
+
+    /// One webhook delivery attempt; `result` is one of [`WEBHOOK_RESULTS`].
+    pub fn webhook_delivery(&self, endpoint: &str, result: &str) {
+        self.webhooks
+            .deliveries
+            .with_label_values(&[endpoint, result])
+            .inc();
+    }
+
+    /// How far behind an endpoint is: the age of its oldest undelivered
+    /// event and how many events it has yet to get.
+    pub fn webhook_backlog(&self, endpoint: &str, lag_seconds: f64, pending: i64) {
+        self.webhooks
+            .lag
+            .with_label_values(&[endpoint])
+            .set(lag_seconds.max(0.0));
+        self.webhooks
+            .pending
+            .with_label_values(&[endpoint])
+            .set(pending.max(0));
     }
 
     /// The text exposition, with the scrape-time gauges set from `now`.

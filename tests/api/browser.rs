@@ -1,6 +1,8 @@
 //! The dashboard in a real browser: Debian's Chromium, driven by
 //! playwright-core from `tests/browser/dashboard.mjs`, against the real
 //! `sessiond serve` on a fresh SQLite store, with users made by the CLI.
+//! Sessions opened through the API while a page watches must appear on it
+//! by the live event stream alone.
 //! Two small pages on other origins, one listed in `SESSIOND_CORS_ORIGINS`
 //! and one not, check CORS as a browser enforces it.
 //!
@@ -260,6 +262,8 @@ fn the_dashboard_works_in_chromium_against_the_real_binary() {
     for check in [
         "the page is served with its CSP".to_owned(),
         "the token is kept in sessionStorage only".to_owned(),
+        "the new-device badge marks the sessions the API marks on My devices".to_owned(),
+        "My devices shows that it is live".to_owned(),
         "a bad regex shows the server's 400 message beside the filter".to_owned(),
         "the ended session's token is refused by the API".to_owned(),
         "the other tokens are refused, this one works".to_owned(),
@@ -267,6 +271,11 @@ fn the_dashboard_works_in_chromium_against_the_real_binary() {
         "signing in with a computed TOTP code works, by keyboard alone".to_owned(),
         "the admin enrolls TOTP through the page".to_owned(),
         "a good code passes the prompt".to_owned(),
+        "All sessions shows that it is live".to_owned(),
+        "a session started by another client appears without a reload".to_owned(),
+        "the new-device badge shows on All sessions".to_owned(),
+        "a device the user has used before has no badge".to_owned(),
+        "sessions ended elsewhere leave the page without a reload".to_owned(),
         "the pages together hold every session once".to_owned(),
         "Previous leads back to the first page".to_owned(),
         "a bad regex shows the server's message on All sessions".to_owned(),

@@ -22,6 +22,9 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/sessions/logout.me"),
     ("post", "/api/v1/sessions/logout"),
     ("post", "/api/v1/sessions/logout.others"),
+    ("get", "/api/v1/sessions/events"),
+    ("get", "/api/v1/sessions/events.me"),
+    ("get", "/api/v1/sessions/audit"),
     ("get", "/api/admin/v1/authenticated-sessions/list"),
     (
         "get",
@@ -161,6 +164,32 @@ async fn the_document_lists_every_route_of_the_contract(store: Store) {
             "{path}"
         );
     }
+    // The streams are documented as Server-Sent Events, with their `type`
+    // filter and resume parameters; the audit trail as a JSON page.
+    for path in ["/api/v1/sessions/events", "/api/v1/sessions/events.me"] {
+        let operation = &doc["paths"][path]["get"];
+        assert!(
+            operation["responses"]["200"]["content"]["text/event-stream"].is_object(),
+            "{path}: {operation}"
+        );
+        let names: Vec<&str> = operation["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["type", "lastEventId", "Last-Event-ID"], "{path}");
+    }
+    let audit = &doc["paths"]["/api/v1/sessions/audit"]["get"];
+    assert_eq!(
+        audit["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/AuditPage"
+    );
+    let event = &doc["components"]["schemas"]["AuditEvent"];
+    assert_eq!(
+        event["required"],
+        json!(["id", "type", "timestamp", "data"])
+    );
     // The login body says what it needs: one of three shapes.
     let login = &doc["paths"]["/api/v1/login"]["post"]["requestBody"]["content"]
         ["application/json"]["schema"];

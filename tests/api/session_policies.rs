@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use sessiond::config::{LimitPolicy, Settings};
 
 use crate::helpers::{
-    body, spawn_app_on_store, spawn_app_with, test_settings, Store, TestApp, TestDatabase,
-    AGENTS, USER_PASSWORD,
+    body, spawn_app_on_store, spawn_app_with, test_settings, Store, TestApp, TestDatabase, AGENTS,
+    USER_PASSWORD,
 };
 use crate::on_both_stores;
 
@@ -71,7 +71,14 @@ async fn fifty_logins(apps: &[&TestApp], username: &str) -> Vec<u16> {
         let (client, url) = (app.client.clone(), app.url("/api/v1/login"));
         let body = json!({"user": username, "password": USER_PASSWORD});
         logins.push(tokio::spawn(async move {
-            client.post(url).json(&body).send().await.unwrap().status().as_u16()
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut statuses = Vec::new();
@@ -184,8 +191,11 @@ async fn two_instances_keep_one_limit_under_parallel_logins() {
         let name = name.clone();
         // Each instance below holds the database and drops it with it.
         std::mem::forget(database);
-        let a = spawn_app_on_store(settings.clone(), TestDatabase::Postgres { name: name.clone() })
-            .await;
+        let a = spawn_app_on_store(
+            settings.clone(),
+            TestDatabase::Postgres { name: name.clone() },
+        )
+        .await;
         let b = spawn_app_on_store(settings, TestDatabase::Postgres { name }).await;
         a.create_user("alice", false);
         let statuses = fifty_logins(&[&a, &b], "alice").await;
@@ -228,7 +238,10 @@ async fn a_device_not_used_within_the_window_is_new(store: Store) {
             .clone()
     };
     assert!(marked[&sessions_by_token(&first)], "the first login is new");
-    assert!(!marked[&sessions_by_token(&again)], "the same browser again");
+    assert!(
+        !marked[&sessions_by_token(&again)],
+        "the same browser again"
+    );
     assert!(marked[&sessions_by_token(&other)], "another browser");
     let (_, info) = body(
         app.get_as(
@@ -295,10 +308,18 @@ async fn each_change_records_its_events_once(store: Store) {
     assert_eq!(reasons("logout"), 1);
     assert_eq!(reasons("admin_revoke_user"), 1);
     assert_eq!(count_of(&events, "session.ended"), 4);
-    assert_eq!(count_of(&events, "login.failed"), 3, "bob twice, nobody once");
+    assert_eq!(
+        count_of(&events, "login.failed"),
+        3,
+        "bob twice, nobody once"
+    );
     assert_eq!(count_of(&events, "login.throttled"), 1);
     assert_eq!(count_of(&events, "two_factor.enrolled"), 1);
-    assert_eq!(count_of(&events, "two_factor.succeeded"), 2, "enrolling and logging in");
+    assert_eq!(
+        count_of(&events, "two_factor.succeeded"),
+        2,
+        "enrolling and logging in"
+    );
     // Ending an ended session again records nothing more.
     let ended_id = app.query_texts(&format!(
         "SELECT session_id AS value FROM sessions WHERE token_hash = '{}'",
@@ -323,8 +344,15 @@ async fn each_change_records_its_events_once(store: Store) {
     let ids = app.query_texts("SELECT event_id AS value FROM session_events");
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len());
-    let all = app.query_texts("SELECT data AS value FROM session_events").join("\n");
-    for secret in [USER_PASSWORD, "wrong password", &alice[1].token, &admin.token] {
+    let all = app
+        .query_texts("SELECT data AS value FROM session_events")
+        .join("\n");
+    for secret in [
+        USER_PASSWORD,
+        "wrong password",
+        &alice[1].token,
+        &admin.token,
+    ] {
         assert!(!all.contains(secret), "{secret} in an event");
     }
 }

@@ -64,6 +64,8 @@ const AGENTS = {
   chromeWindows:
     'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/113.0.0.0 Safari/537.36',
 };
+// A device none of the users above has signed in from.
+const CHROME_LINUX = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36';
 
 const started = Date.now();
 let checks = 0;
@@ -311,6 +313,11 @@ async function run(context, { alice, mallory, marked }) {
 
   same((await column(userPage, 'Device')).length, 4, 'my devices lists the three API sessions and this one');
   same(await userPage.locator('.badge', { hasText: 'This device' }).count(), 1, 'exactly one row is marked "This device"');
+  const ownList = await request('GET', '/api/v1/sessions/list?count=100', { headers: auth(userSession) });
+  const newOnes = ownList.body.sessions.filter((s) => s.newDevice).length;
+  ok(newOnes > 0 && (await userPage.locator('table.data .badge.new-device').count()) === newOnes, 'the new-device badge marks the sessions the API marks on My devices', newOnes);
+  await userPage.locator('.live[data-state="live"]').waitFor();
+  ok(true, 'My devices shows that it is live');
   const devices = await column(userPage, 'Device');
   ok(devices.some((d) => d.startsWith('Safari')) && devices.some((d) => d.startsWith('Firefox')), 'devices show their browser names', devices);
   const when = await userPage.locator('table.data tbody time').first().evaluate((t) => ({ title: t.title, text: t.textContent }));
@@ -432,6 +439,29 @@ async function run(context, { alice, mallory, marked }) {
   await prompt.waitFor({ state: 'detached' });
   await settled(adminPage);
   ok(true, 'a good code passes the prompt');
+
+  // Live updates: sessions another client starts appear while the admin
+  // watches, with nothing clicked.
+  log('admin: live updates');
+  await adminPage.locator('.live[data-state="live"]').waitFor();
+  ok(true, 'All sessions shows that it is live');
+  const rowOf = (sessionId) =>
+    adminPage.locator('table.data tbody tr').filter({ has: adminPage.locator(`button[data-session-id="${sessionId}"]`) });
+  const newcomer = await apiLogin(OTHER_USER, USER_PASSWORD, { agent: CHROME_LINUX });
+  await rowOf(newcomer.sessionId).waitFor();
+  ok(true, 'a session started by another client appears without a reload');
+  same(await rowOf(newcomer.sessionId).locator('.badge.new-device').allTextContents(), ['New device'], 'the new-device badge shows on All sessions');
+  const returning = await apiLogin(OTHER_USER, USER_PASSWORD, { agent: AGENTS.firefoxLinux });
+  await rowOf(returning.sessionId).waitFor();
+  same(await rowOf(returning.sessionId).locator('.badge.new-device').count(), 0, 'a device the user has used before has no badge');
+  for (const session of [newcomer, returning]) {
+    const out = await request('POST', '/api/v1/logout', { headers: auth(session), body: {} });
+    ok(out.status === 200, 'a session logs out through the API', out.text);
+  }
+  await rowOf(newcomer.sessionId).waitFor({ state: 'detached' });
+  await rowOf(returning.sessionId).waitFor({ state: 'detached' });
+  ok(true, 'sessions ended elsewhere leave the page without a reload');
+  await settled(adminPage);
 
   // Page size 10 and the totals.
   await adminPage.getByLabel('Rows per page').selectOption('10');
@@ -625,9 +655,8 @@ async function run(context, { alice, mallory, marked }) {
   ok(!(await column(adminPage, 'User name')).includes(USER), 'a user with no session left leaves the list');
   same(await meStatus(userSession2), 401, 'revoking all of a user\'s sessions ends them');
 
-  // The user's page, its session revoked, goes back to sign-in.
-  await userPage.getByRole('button', { name: 'Sign out all other devices' }).click();
-  await confirmIn(userPage, 'Sign out other devices');
+  // The user's page, its session revoked, goes back to sign-in by itself:
+  // its live feed hears the session end, and the next request gets 401.
   await userPage.getByRole('heading', { name: 'Sign in' }).waitFor();
   await userPage.getByText('Your session has ended. Sign in again.').waitFor();
   ok(true, 'a 401 sends the page back to sign-in');

@@ -150,6 +150,7 @@ fn login_request(body: Value, spec: SessionSpec) -> Result<LoginRequest, Error> 
         (status = 200, description = "Logged in (with `resume`: the same session and token)", body = LoginResponse),
         (status = 400, description = "A field is missing or wrong, the body is not JSON, or a second factor is needed or wrong", body = RcError),
         (status = 401, description = "Wrong username or password, or a `resume` token that names no active session", body = LoginFailed),
+        (status = 403, description = "The user has the most active sessions allowed and the policy is `refuse` (error-session-limit)", body = RcError),
         (status = 413, description = "The body is too large", body = RcError),
         (status = 415, description = "Content-Type is not application/json", body = RcError),
         (status = 429, description = "Too many failed logins; see Retry-After", body = LoginFailed),
