@@ -138,6 +138,7 @@ async fn exposition(state: &AppState) -> HttpResponse {
         hash_slots,
         store_up,
         active_sessions,
+        event_streams: state.event_streams.open(),
     });
     HttpResponse::Ok().content_type(CONTENT_TYPE).body(text)
 }

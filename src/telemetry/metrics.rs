@@ -107,6 +107,8 @@ pub struct Snapshot {
     pub store_up: bool,
     /// Every active session; `None` when the store could not say.
     pub active_sessions: Option<i64>,
+    /// Event streams open on this instance.
+    pub event_streams: usize,
 }
 
 /// Every metric the service exports.
@@ -145,6 +147,7 @@ struct Gauges {
     hashes_peak: IntGauge,
     hash_slots: IntGauge,
     store_up: IntGauge,
+    event_streams: IntGauge,
 }
 
 impl Metrics {
@@ -226,6 +229,10 @@ impl Metrics {
                     "sessiond_db_up",
                     "1 while the store answers, 0 during an outage the pool has seen.",
                 ),
+                event_streams: gauge(
+                    "sessiond_event_streams_open",
+                    "Event streams (sessions/events, events.me) open on this instance.",
+                ),
             },
             webhooks: WebhookMetrics {
                 deliveries: counter_vec(
@@ -290,6 +297,7 @@ impl Metrics {
             &g.hashes_peak,
             &g.hash_slots,
             &g.store_up,
+            &g.event_streams,
         ] {
             collectors.push(Box::new(gauge.clone()));
         }
@@ -406,6 +414,7 @@ impl Metrics {
         g.hashes_peak.set(now.hashes_peak as i64);
         g.hash_slots.set(now.hash_slots as i64);
         g.store_up.set(now.store_up.into());
+        g.event_streams.set(now.event_streams as i64);
         let mut families = self.registry.gather();
         if let Some(active) = now.active_sessions {
             self.sessions_active.set(active);

@@ -582,6 +582,11 @@ async fn a_user_may_hold_only_so_many_streams() {
         stream.opening().await;
         open.push(stream);
     }
+    assert_eq!(
+        app.metric("sessiond_event_streams_open").await,
+        Some(open.len() as f64),
+        "open streams are in /metrics"
+    );
     let response = app.get_as("/api/v1/sessions/events.me", &alice).await;
     assert_eq!(response.headers()["retry-after"], "1");
     let (status, refused) = body(response).await;
