@@ -98,6 +98,20 @@ def events_in_store(url):
     return int(out.stdout.strip())
 
 
+def sessions_in_store(url):
+    """Every login opens one session row, in every version of the schema."""
+    out = run.sh(["psql", url, "-tAc", "SELECT count(*) FROM sessions"])
+    return int(out.stdout.strip())
+
+
+def prepare(binary, url):
+    """Migrates the store and adds the user the logins are for."""
+    env = {**os.environ, "DATABASE_URL": url, "SESSIOND_SECRET_KEY": run.SECRET_KEY}
+    subprocess.run([binary, "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([binary, "user", "add", "bench-login", "--password", "-"], input=PASSWORD + "\n",
+                   env=env, check=True, capture_output=True, text=True)
+
+
 def measure(binary, url, connections, duration, extra_env):
     server = run.Server(binary, url, {"SESSIOND_LOGIN_MAX_FAILURES_PER_IP": "1000000",
                                       "SESSIOND_LOGIN_MAX_FAILURES_PER_USER": "1000000",
@@ -106,11 +120,11 @@ def measure(binary, url, connections, duration, extra_env):
         body = {"user": "bench-login", "password": PASSWORD}
         calls_before = metric(server.base, "sessiond_db_calls_total")
         statements_before = metric(server.base, "sessiond_db_statements_total")
-        started_before = events_in_store(url)
+        started_before = sessions_in_store(url)
         result = run.wrk(server.base + "/api/v1/login", connections, duration, {}, body=body)
         statements_after = metric(server.base, "sessiond_db_statements_total")
         calls_after = metric(server.base, "sessiond_db_calls_total")
-        logins = events_in_store(url) - started_before
+        logins = sessions_in_store(url) - started_before
         result["logins"] = logins
         result["statements_per_login"] = (statements_after - statements_before) / logins if logins else run.NAN
         result["calls_per_login"] = (calls_after - calls_before) / logins if logins else run.NAN
@@ -127,6 +141,9 @@ def main():
     parser.add_argument("--database", default=f"sessiond_events_{os.getpid()}",
                         help="a database to create for the run and drop after it (must not exist)")
     parser.add_argument("--out", help="where to write the report")
+    parser.add_argument("--baseline", metavar="BINARY",
+                        help="also measure this sessiond binary (say, a build from before the event log) "
+                             "on a database of its own, as a first row")
     args = parser.parse_args()
     duration = 2 if args.quick else 10
     connections = 16
@@ -136,11 +153,17 @@ def main():
     url = run.db_url(args.postgres, args.database, "sslmode=disable")
     load_before = os.getloadavg()
 
-    # Migrate and add the user the logins are for.
-    env = {**os.environ, "DATABASE_URL": url, "SESSIOND_SECRET_KEY": run.SECRET_KEY}
-    subprocess.run([binary, "migrate"], env=env, check=True, capture_output=True)
-    subprocess.run([binary, "user", "add", "bench-login", "--password", "-"], input=PASSWORD + "\n",
-                   env=env, check=True, capture_output=True, text=True)
+    prepare(binary, url)
+    rows = []
+    if args.baseline:
+        baseline_db = args.database + "_baseline"
+        run.create_database(args.postgres, baseline_db)
+        baseline_url = run.db_url(args.postgres, baseline_db, "sslmode=disable")
+        prepare(args.baseline, baseline_url)
+        run.log(f"logins on the baseline binary, {duration} s at {connections} connections")
+        server, baseline = measure(args.baseline, baseline_url, connections, duration, {})
+        server.stop()
+        rows.append((f"baseline `{args.baseline}`", baseline))
 
     run.log(f"logins without webhooks, {duration} s at {connections} connections")
     server, off = measure(binary, url, connections, duration, {})
@@ -184,7 +207,8 @@ def main():
         "| webhooks | logins/s | p50 | p99 | non-2xx | store calls per login | statements per login |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, r in (("off", off), ("on (1 endpoint)", on)):
+    rows += [("off", off), ("on (1 endpoint)", on)]
+    for name, r in rows:
         lines.append(
             f"| {name} | {r['rps']:.1f} | {wrk_ms(r['p50'])} | {wrk_ms(r['p99'])} | {r['errors']} | "
             f"{r['calls_per_login']:.2f} | {r['statements_per_login']:.2f} |"

@@ -458,7 +458,8 @@ LIST_CTE = """WITH caller AS (
   LIMIT 1
 )
 SELECT n.total, p.id, p.session_id, p.device_type, p.device_name, p.device_version, p.device_long_version,
-       p.os_name, p.os_version, p.ip, p.host, p.login_at, u.guid, u.username, u.name, p.id = c.session_pk AS current
+       p.os_name, p.os_version, p.ip, p.host, p.login_at, p.new_device, u.guid, u.username, u.name,
+       p.id = c.session_pk AS current
 FROM caller c
 JOIN users u ON u.id = c.user_id
 CROSS JOIN LATERAL (
@@ -466,7 +467,7 @@ CROSS JOIN LATERAL (
 ) n
 LEFT JOIN LATERAL (
   SELECT t.id, t.session_id, t.device_type, t.device_name, t.device_version, t.device_long_version,
-         t.os_name, t.os_version, t.ip, t.host, t.login_at
+         t.os_name, t.os_version, t.ip, t.host, t.login_at, t.new_device
   FROM sessions t WHERE t.user_id = c.user_id AND t.logout_at IS NULL AND t.expires_at > :now
   ORDER BY t.login_at DESC, t.id DESC LIMIT 51
 ) p ON true;"""
