@@ -4,14 +4,14 @@
 //! listener that takes `/metrics` off the public address.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use serde_json::json;
 
-use crate::helpers::{body, spawn_app, spawn_app_with, Store, TestApp, USER_PASSWORD};
+use crate::helpers::{
+    body, promtool_check, spawn_app, spawn_app_with, Store, TestApp, USER_PASSWORD,
+};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -186,26 +186,7 @@ async fn the_exposition_passes_promtool(store: Store) {
     app.login_admin().await;
     app.login_raw("admin", "wrong password").await;
     let text = app.get_text("/metrics").await;
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs (Debian's `prometheus` package; .ci/run installs it)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    promtool_check(&text);
 }
 
 async fn an_operators_listener_takes_metrics_off_the_public_address(store: Store) {

@@ -25,8 +25,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::helpers::{
-    body, current_code, spawn_app_on_store, spawn_app_with, test_settings, Session, Store,
-    CHROME_WINDOWS, USER_PASSWORD,
+    body, current_code, promtool_check, spawn_app_on_store, spawn_app_with, test_settings, Session,
+    Store, CHROME_WINDOWS, USER_PASSWORD,
 };
 use crate::on_both_stores;
 
@@ -615,31 +615,6 @@ async fn every_event_arrives_signed_once_in_order_and_filters_are_honoured(store
     };
     assert!(!text.contains("127.0.0.1"), "a URL in the metrics");
     promtool_check(&text);
-}
-
-fn promtool_check(text: &str) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs (Debian's `prometheus` package; .ci/run installs it)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
 }
 
 async fn failed_deliveries_are_retried_and_survive_a_restart(store: Store) {
