@@ -77,13 +77,13 @@ pub fn find_by_username_key(conn: &mut Conn, key: &str) -> DbResult<Option<User>
 pub fn lock(conn: &mut Conn, user_id: i64) -> DbResult<()> {
     match conn {
         #[cfg(feature = "postgres")]
-        crate::db::AnyConnection::Postgresql(pg) => {
+        AnyConnection::Postgresql(pg) => {
             diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
                 .bind::<diesel::sql_types::BigInt, _>(user_id)
                 .execute(pg)
                 .db()?;
         }
-        crate::db::AnyConnection::Sqlite(sqlite) => {
+        AnyConnection::Sqlite(sqlite) => {
             diesel::sql_query("UPDATE users SET id = id WHERE id = ?")
                 .bind::<diesel::sql_types::BigInt, _>(user_id)
                 .execute(sqlite)
@@ -281,27 +281,8 @@ pub fn create(
 
 /// Many users at once, for seeding: `COPY` on Postgres, one transaction on SQLite.
 pub fn insert_many(conn: &mut Conn, rows: &[NewUser<'_>]) -> DbResult<usize> {
-    match conn {
-        #[cfg(feature = "postgres")]
-        AnyConnection::Postgresql(pg) => diesel::copy_from(users::table)
-            .from_insertable(rows)
-            .execute(pg)
-            .db(),
-        AnyConnection::Sqlite(sqlite) => sqlite
-            .immediate_transaction(|sqlite| {
-                for row in rows {
-                    diesel::insert_into(users::table)
-                        .values(row)
-                        .execute(sqlite)?;
-                }
-                Ok(rows.len())
-            })
-            .db(),
-    }
+    crate::store::insert_many!(conn, users::table, rows)
 }
-
-/// Ids per `IN (…)` list: below SQLite's limit on bound parameters.
-const ID_CHUNK: usize = 10_000;
 
 /// (id, username key, guid) of the users whose key matches the `LIKE`
 /// pattern `key_pattern`, by id. For the seeder, which finds its own users
@@ -322,7 +303,7 @@ pub fn set_password_hash_for_ids(
     hash: &str,
     now: NaiveDateTime,
 ) -> DbResult<()> {
-    for ids in ids.chunks(ID_CHUNK) {
+    for ids in ids.chunks(crate::store::ID_CHUNK) {
         diesel::update(users::table.filter(users::id.eq_any(ids)))
             .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
             .execute(conn)

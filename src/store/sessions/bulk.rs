@@ -8,28 +8,10 @@ use crate::db::schema::sessions;
 use crate::db::{AnyConnection, Conn, DbResult, IntoDbResult};
 use crate::domain::token::TokenHash;
 use crate::store::sessions::NewSession;
-
-/// Ids per `IN (…)` list: below SQLite's limit on bound parameters.
-const ID_CHUNK: usize = 10_000;
+use crate::store::{insert_many, ID_CHUNK};
 
 pub fn insert_sessions(conn: &mut Conn, rows: &[NewSession]) -> DbResult<usize> {
-    match conn {
-        #[cfg(feature = "postgres")]
-        AnyConnection::Postgresql(pg) => diesel::copy_from(sessions::table)
-            .from_insertable(rows)
-            .execute(pg)
-            .db(),
-        AnyConnection::Sqlite(sqlite) => sqlite
-            .immediate_transaction(|sqlite| {
-                for row in rows {
-                    diesel::insert_into(sessions::table)
-                        .values(row)
-                        .execute(sqlite)?;
-                }
-                Ok(rows.len())
-            })
-            .db(),
-    }
+    insert_many!(conn, sessions::table, rows)
 }
 
 /// Sessions of any state owned by these users.
