@@ -132,6 +132,9 @@ pub async fn observe(
         metrics.observe_request(&route, &method, status, elapsed);
     }
     otel::rename(&span, || format!("{method} {route}"));
+    // With traces exported, the access log names the request's span, so a
+    // log line leads to its trace. Absent fields are not written.
+    let (trace_id, span_id) = otel::ids(&span).unzip();
     span.record("http.route", route.as_str());
     span.record("http.response.status_code", status);
     span.in_scope(|| {
@@ -150,6 +153,8 @@ pub async fn observe(
                 client_ip = %ip,
                 user_id = user_id.as_deref().unwrap_or(""),
                 user_agent = ?user_agent,
+                trace_id = trace_id.as_deref(),
+                span_id = span_id.as_deref(),
                 "request finished"
             );
         }

@@ -102,6 +102,17 @@ pub fn rename(span: &tracing::Span, name: impl FnOnce() -> String) {
     }
 }
 
+/// The exported span's trace and span ids, in the hex of `traceparent`,
+/// for the access log; `None` when not exporting.
+pub fn ids(span: &tracing::Span) -> Option<(String, String)> {
+    use opentelemetry::trace::TraceContextExt as _;
+    let context = span.context();
+    let exported = context.span();
+    let ids = exported.span_context();
+    ids.is_valid()
+        .then(|| (ids.trace_id().to_string(), ids.span_id().to_string()))
+}
+
 struct HeaderExtractor<'a>(&'a actix_web::http::header::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {

@@ -301,6 +301,10 @@ async fn serve_logs_no_secret_and_stops_gracefully(store: Store) {
         me_line["user_agent"], r#""access-log-test/1.0 \"quoted\"""#,
         "{me_line}"
     );
+    assert!(
+        me_line.get("trace_id").is_none() && me_line.get("span_id").is_none(),
+        "no trace ids when traces are not exported: {me_line}"
+    );
     assert_eq!(
         line_of("access-log-probe")["level"],
         "DEBUG",

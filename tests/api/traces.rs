@@ -145,6 +145,14 @@ async fn spans_of_a_request_its_store_calls_and_its_password_hash_continue_the_c
         attribute(&request["attributes"], "http.route").unwrap()["stringValue"],
         "/api/v1/login"
     );
+    // The access log names the request's span, so a log line leads to its trace.
+    let access = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|r| r["message"] == "request finished" && r["route"] == "/api/v1/login")
+        .unwrap_or_else(|| panic!("the login's access line in {log}"));
+    assert_eq!(access["trace_id"], trace_id, "{access}");
+    assert_eq!(access["span_id"], request["spanId"], "{access}");
     // The sweep's store calls are traces of their own.
     let children = |name: &str| {
         spans
