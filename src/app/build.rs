@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::api;
+use crate::api::rocket_chat::events::StreamSlots;
 use crate::auth::two_factor;
 use crate::config::{CorsOrigin, DatabaseUrl, Settings};
 use crate::db::{self, DbError, DbPool};
@@ -93,7 +94,10 @@ impl Application {
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             settings: settings.clone(),
             metrics: metrics.clone(),
-            event_streams: Default::default(),
+            event_streams: StreamSlots::new(
+                settings.event_streams,
+                settings.event_streams_per_user,
+            ),
         });
         let metrics = web::Data::new(metrics);
         let max_body = settings.max_body_bytes;

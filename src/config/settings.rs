@@ -223,6 +223,17 @@ pub struct Settings {
     #[arg(long, env = "SESSIOND_NEW_DEVICE_DAYS", default_value_t = 30)]
     pub new_device_days: i64,
 
+    /// Live event streams (`sessions/events` and `events.me`) this instance
+    /// serves at once; more get 503. Each holds a connection open and at
+    /// most one batch of events in memory.
+    #[arg(long, env = "SESSIOND_EVENT_STREAMS", default_value_t = 128)]
+    pub event_streams: usize,
+
+    /// Live event streams one user may hold open on this instance; more
+    /// get 429.
+    #[arg(long, env = "SESSIOND_EVENT_STREAMS_PER_USER", default_value_t = 8)]
+    pub event_streams_per_user: usize,
+
     /// Webhook endpoints, separated by `;`: each a URL, optionally followed
     /// by the event types it wants (space-separated; `two_factor.*` matches
     /// a family) [default: none].
@@ -275,7 +286,7 @@ impl Settings {
     /// value, lowest, highest). Outside it the service would not work as
     /// asked (0 failures allowed refuses every login; a body limit of 0
     /// refuses every body), so `validate` refuses to start.
-    pub fn ranges(&self) -> [(&'static str, i128, i128, i128); 28] {
+    pub fn ranges(&self) -> [(&'static str, i128, i128, i128); 30] {
         const DAY: i128 = 86_400;
         const TEN_YEARS: i128 = 3_650 * DAY;
         [
@@ -433,6 +444,18 @@ impl Settings {
                 self.new_device_days.into(),
                 0,
                 3_650,
+            ),
+            (
+                "SESSIOND_EVENT_STREAMS",
+                self.event_streams as i128,
+                1,
+                10_000,
+            ),
+            (
+                "SESSIOND_EVENT_STREAMS_PER_USER",
+                self.event_streams_per_user as i128,
+                1,
+                1_000,
             ),
         ]
     }

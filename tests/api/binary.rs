@@ -749,3 +749,65 @@ fn a_listing_into_a_closed_pipe_ends_quietly() {
         assert!(!stderr.contains("panicked"), "{output}: {stderr}");
     }
 }
+
+/// The README's configuration tables name every variable `serve` reads,
+/// and give every numeric setting's range as the service checks it.
+#[test]
+fn the_readme_documents_every_setting_and_range() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+    let row_of = |name: &str, filter: &dyn Fn(&str) -> bool| {
+        rows.iter()
+            .copied()
+            .find(|row| row.contains(&format!("`{name}`")) && filter(row))
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("help.db").display());
+    let (ok, help, err) = run(&url, &["serve", "--help"], None);
+    assert!(ok, "{err}");
+    let variables: Vec<&str> = help
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split(['=', ']']).next())
+        .collect();
+    assert!(variables.len() >= 40, "{help}");
+    for name in &variables {
+        assert!(
+            row_of(name, &|_| true).is_some(),
+            "the README's settings table lacks {name}"
+        );
+    }
+
+    let thousands = |n: i128| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    for (name, _, lowest, highest) in sessiond::config::Settings::defaults().ranges() {
+        let row = row_of(name, &|row| row.contains(" to "))
+            .unwrap_or_else(|| panic!("the README's table of ranges lacks {name}"));
+        // `0 (one per core) to 1,024`, `1 to 315,360,000 (ten years)`: the
+        // first word of each side.
+        let range = row.rsplit('|').nth(1).unwrap_or_default().trim();
+        let (low, high) = range.split_once(" to ").unwrap_or_default();
+        let first = |side: &str| {
+            side.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            (first(low), first(high)),
+            (thousands(lowest), thousands(highest)),
+            "{name}: the README says {range:?}"
+        );
+    }
+}

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use serde_json::{json, Value};
 
-use crate::helpers::{body, spawn_app, Session, Store, TestApp, AGENTS, USER_PASSWORD};
+use crate::helpers::{
+    body, spawn_app, spawn_app_with, Session, Store, TestApp, AGENTS, USER_PASSWORD,
+};
 use crate::on_both_stores;
 
 /// How long any one wait may take before the test fails.
@@ -570,14 +572,20 @@ async fn streams_refuse_whom_list_all_refuses_and_bad_parameters(store: Store) {
     own.opening().await;
 }
 
-/// Each user may hold a few streams open at once; past that, 429.
+/// Each user may hold `SESSIOND_EVENT_STREAMS_PER_USER` streams open at
+/// once (past that, 429), and the instance `SESSIOND_EVENT_STREAMS` (past
+/// that, 503).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_may_hold_only_so_many_streams() {
-    let app = spawn_app(Store::Sqlite).await;
+    let app = spawn_app_with(Store::Sqlite, |s| {
+        s.event_streams_per_user = 3;
+        s.event_streams = 4;
+    })
+    .await;
     app.create_user("alice", false);
     let alice = app.login("alice", USER_PASSWORD).await;
     let mut open = Vec::new();
-    for _ in 0..sessiond::api::rocket_chat::events::MAX_STREAMS_PER_USER {
+    for _ in 0..3 {
         let mut stream = Sse::open(&app, "/api/v1/sessions/events.me", &alice, &[]).await;
         stream.opening().await;
         open.push(stream);
@@ -593,16 +601,24 @@ async fn a_user_may_hold_only_so_many_streams() {
     assert_eq!(status, 429, "{refused}");
     assert_eq!(refused["errorType"], "error-too-many-requests");
     assert!(
-        error_of(&refused).contains("event streams open"),
+        error_of(&refused).contains("You already have 3 event streams open"),
         "{refused}"
     );
-    // Another user is not held back by alice's.
+    // Another user is not held back by alice's …
     app.create_user("bob", false);
     let bob = app.login("bob", USER_PASSWORD).await;
-    Sse::open(&app, "/api/v1/sessions/events.me", &bob, &[])
-        .await
-        .opening()
-        .await;
+    let mut bobs = Sse::open(&app, "/api/v1/sessions/events.me", &bob, &[]).await;
+    bobs.opening().await;
+    // … until the instance serves all it allows.
+    let response = app.get_as("/api/v1/sessions/events.me", &bob).await;
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (status, busy) = body(response).await;
+    assert_eq!(status, 503, "{busy}");
+    assert_eq!(busy["errorType"], "error-busy");
+    assert!(
+        error_of(&busy).contains("already serves 4 event streams"),
+        "{busy}"
+    );
 }
 
 async fn a_stream_ends_when_its_session_ends_or_loses_the_role(store: Store) {

@@ -57,10 +57,6 @@ const MAX_FAILURES: u32 = 3;
 /// The reconnection delay a stream advises (`retry:`), in milliseconds.
 const RETRY_MS: u64 = 3000;
 
-/// Open streams per instance, and per user.
-pub const MAX_STREAMS: usize = 128;
-pub const MAX_STREAMS_PER_USER: usize = 8;
-
 /// The audit trail's default and largest `count`.
 pub const AUDIT_DEFAULT_COUNT: i64 = 50;
 pub const AUDIT_MAX_COUNT: i64 = 500;
@@ -103,12 +99,6 @@ impl Drop for UserStream {
                 open.remove(&self.user_id);
             }
         }
-    }
-}
-
-impl Default for StreamSlots {
-    fn default() -> Self {
-        StreamSlots::new(MAX_STREAMS, MAX_STREAMS_PER_USER)
     }
 }
 
@@ -708,8 +698,8 @@ async fn open(
         (status = 400, description = "A bad `type`, `lastEventId` or `Last-Event-ID`, an unknown parameter, or the second factor is missing or wrong", body = RcError),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
         (status = 403, description = "Missing permission", body = SimpleError),
-        (status = 429, description = "The caller already has 8 streams open (`error-too-many-requests`); see Retry-After", body = RcError),
-        (status = 503, description = "This instance already serves 128 streams or is stopping (`error-busy`), or the store is unavailable; retry", body = RcError),
+        (status = 429, description = "The caller already has as many streams open as `SESSIOND_EVENT_STREAMS_PER_USER` allows (8 by default; `error-too-many-requests`); see Retry-After", body = RcError),
+        (status = 503, description = "This instance already serves as many streams as `SESSIOND_EVENT_STREAMS` allows (128 by default) or is stopping (`error-busy`), or the store is unavailable; retry", body = RcError),
     )
 )]
 #[get("/api/v1/sessions/events")]
@@ -738,8 +728,8 @@ pub(super) async fn stream(
         (status = 200, description = "The stream (`text/event-stream`), open until the caller's session ends, an hour passes or the server stops", content_type = "text/event-stream", body = String),
         (status = 400, description = "A bad `type`, `lastEventId` or `Last-Event-ID`, or an unknown parameter", body = RcError),
         (status = 401, description = "Not logged in", body = NotLoggedIn),
-        (status = 429, description = "The caller already has 8 streams open (`error-too-many-requests`); see Retry-After", body = RcError),
-        (status = 503, description = "This instance already serves 128 streams or is stopping (`error-busy`), or the store is unavailable; retry", body = RcError),
+        (status = 429, description = "The caller already has as many streams open as `SESSIOND_EVENT_STREAMS_PER_USER` allows (8 by default; `error-too-many-requests`); see Retry-After", body = RcError),
+        (status = 503, description = "This instance already serves as many streams as `SESSIOND_EVENT_STREAMS` allows (128 by default) or is stopping (`error-busy`), or the store is unavailable; retry", body = RcError),
     )
 )]
 #[get("/api/v1/sessions/events.me")]
