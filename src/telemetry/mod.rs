@@ -34,7 +34,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// dropped. A bad OpenTelemetry setting is returned as an error, after the
 /// logs are set up to report it.
 pub fn init(format: LogFormat, filter: &str) -> Result<Guard, String> {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = quiet_broken_connections(
+        filter,
+        EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")),
+    );
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colour only for a person at a terminal, never into a file.
@@ -74,6 +77,23 @@ pub fn init(format: LogFormat, filter: &str) -> Result<Guard, String> {
     match error {
         Some(error) => Err(error),
         None => Ok(Guard(provider)),
+    }
+}
+
+/// actix-http logs each connection a client broke at ERROR: a malformed
+/// request (which it answers 400), a reset, a client that stopped reading.
+/// None is the service's fault, and any caller could fill the error log
+/// with them, so they are not logged unless the filter names `actix_http`
+/// itself (`RUST_LOG=info,actix_http=debug`).
+fn quiet_broken_connections(asked: &str, filter: EnvFilter) -> EnvFilter {
+    if asked.contains("actix_http") {
+        filter
+    } else {
+        filter.add_directive(
+            "actix_http::h1::dispatcher=off"
+                .parse()
+                .expect("a valid directive"),
+        )
     }
 }
 

@@ -811,3 +811,47 @@ fn the_readme_documents_every_setting_and_range() {
         );
     }
 }
+
+/// A broken request gets 400 from the HTTP layer and no ERROR line: a
+/// client's mistake is not the service's error, and no caller may fill the
+/// error log with them. Naming `actix_http` in the filter shows them again.
+#[test]
+fn a_malformed_request_is_answered_400_without_an_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken: [&[u8]; 3] = [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad\x01Name: y\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        // A TLS ClientHello sent to the plain-HTTP port.
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+    ];
+    let errors_logged = |filter: &str| {
+        // A store of its own for each start, which prints the first admin's password.
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{filter}.db")).display()
+        );
+        let served = serve_with(&url, &[("RUST_LOG", filter)]);
+        let address = served.address.trim_start_matches("http://").to_owned();
+        for request in broken {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            stream.write_all(request).unwrap();
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(
+                answer.starts_with("HTTP/1.1 400"),
+                "{request:?} got {answer:?}"
+            );
+        }
+        let (stopped, log) = stop(served);
+        assert!(stopped, "{log}");
+        log.lines()
+            .filter(|line| line.contains(r#""level":"ERROR""#))
+            .count()
+    };
+    assert_eq!(errors_logged("info"), 0);
+    assert_eq!(errors_logged("info,actix_http=error"), broken.len());
+}
