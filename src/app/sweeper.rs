@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::domain::clock;
@@ -19,7 +21,11 @@ pub fn spawn_sweeper(pool: DbPool, settings: Arc<Settings>, metrics: Metrics) {
         loop {
             ticker.tick().await;
             let (settings, metrics) = (settings.clone(), metrics.clone());
-            let outcome = pool.run(move |conn| sweep(conn, &settings, &metrics)).await;
+            // Each sweep is a trace of its own, its store call within it.
+            let outcome = pool
+                .run(move |conn| sweep(conn, &settings, &metrics))
+                .instrument(tracing::info_span!("sweep"))
+                .await;
             match outcome {
                 Ok((ended, purged)) if ended + purged > 0 => {
                     tracing::info!(ended, purged, "session sweep");

@@ -5,9 +5,10 @@
 use chrono::NaiveDateTime;
 
 use super::Caller;
-use crate::db::Conn;
+use crate::db::{self, Conn};
 use crate::domain::clock;
 use crate::domain::event::EventType;
+use crate::domain::secret_box::SecretBox;
 use crate::domain::totp::{self, TwoFactorCode};
 use crate::error::{Error, TwoFactorError};
 use crate::service::events::two_factor as two_factor_event;
@@ -51,7 +52,40 @@ pub fn check_code(
         }));
     }
 
-    let accepted = match TwoFactorCode::parse(raw_code) {
+    // The code is used up (its TOTP step, or the backup code), the count
+    // cleared and the event written in one transaction.
+    let accepted = db::write_transaction(conn, |conn| -> Result<bool, Error> {
+        let accepted = use_code(conn, secrets, user, raw_code, now)?;
+        if accepted {
+            failures::clear(conn, Scope::TwoFactor, &user.guid)?;
+        }
+        let kind = match accepted {
+            true => EventType::TwoFactorSucceeded,
+            false => EventType::TwoFactorFailed,
+        };
+        events::append(conn, &[two_factor_event(kind, user, now)])?;
+        Ok(accepted)
+    })?;
+    if accepted {
+        state.metrics.two_factor_check("success");
+        Ok(())
+    } else {
+        state.metrics.two_factor_check("invalid");
+        // The charge taken above stays as this failure.
+        Err(Error::TwoFactor(TwoFactorError::Invalid))
+    }
+}
+
+/// Uses up `raw_code` if it is good: a TOTP code's time step (so it cannot
+/// be used again) or the backup code itself. False for a wrong code.
+fn use_code(
+    conn: &mut Conn,
+    secrets: &SecretBox,
+    user: &User,
+    raw_code: &str,
+    now: NaiveDateTime,
+) -> Result<bool, Error> {
+    Ok(match TwoFactorCode::parse(raw_code) {
         Some(TwoFactorCode::Totp(code)) => {
             let secret = user
                 .totp_secret
@@ -70,24 +104,7 @@ pub fn check_code(
             backup_codes::use_backup_code(conn, user.id, &hash, now)?
         }
         None => false,
-    };
-    if accepted {
-        failures::clear(conn, Scope::TwoFactor, &user.guid)?;
-        events::append(
-            conn,
-            &[two_factor_event(EventType::TwoFactorSucceeded, user, now)],
-        )?;
-        state.metrics.two_factor_check("success");
-        Ok(())
-    } else {
-        events::append(
-            conn,
-            &[two_factor_event(EventType::TwoFactorFailed, user, now)],
-        )?;
-        state.metrics.two_factor_check("invalid");
-        // The charge taken above stays as this failure.
-        Err(Error::TwoFactor(TwoFactorError::Invalid))
-    }
+    })
 }
 
 /// The guard for 2FA routes, inside the route's store call, after

@@ -148,12 +148,22 @@ impl DbPool {
         let span = tracing::Span::current();
         let deadline = Instant::now() + budget;
         let work = web::block(move || {
+            // A store call is traced within the work it serves: a request,
+            // a sweep, a batch of webhook deliveries. The polls that run
+            // outside any (the dispatcher's look for new events, each event
+            // stream's read, lease renewals, several a second) are not: each
+            // would be a trace of one span.
+            let call = if span.is_none() {
+                tracing::Span::none()
+            } else {
+                tracing::debug_span!(
+                    parent: &span,
+                    "store call",
+                    db.system.name = tracing::field::Empty,
+                    db.statements = tracing::field::Empty,
+                )
+            };
             let _entered = span.enter();
-            let call = tracing::debug_span!(
-                "store call",
-                db.system.name = tracing::field::Empty,
-                db.statements = tracing::field::Empty,
-            );
             let _call = call.enter();
             // Under overload work queues for a blocking thread; what waited
             // out its budget there is refused (503, retry) instead of run

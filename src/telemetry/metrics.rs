@@ -82,6 +82,45 @@ fn zeroed(counters: &IntCounterVec, values: &[&str]) {
     }
 }
 
+/// The surfaces that open sessions.
+const OPENING_SURFACES: [&str; 2] = ["rocket_chat", "json_action"];
+
+/// The (surface, method) pairs a login can come through.
+const LOGIN_WAYS: [(&str, &str); 3] = [
+    ("rocket_chat", "password"),
+    ("rocket_chat", "resume"),
+    ("json_action", "password"),
+];
+
+/// Every `result` of `sessiond_logins_total` (see [`Metrics::login`]).
+const LOGIN_RESULTS: [&str; 9] = [
+    "success",
+    "failed",
+    "throttled",
+    "two_factor_required",
+    "two_factor_invalid",
+    "two_factor_locked",
+    "unavailable",
+    "session_limit",
+    "error",
+];
+
+/// The (surface, reason) pairs the server ends sessions with: users log
+/// out on both user surfaces, administrators revoke on the Rocket.Chat and
+/// admin surfaces, logins past the limit evict, and the sweep expires. The
+/// command line's endings are not served (see [`Metrics::unexported`]).
+const ENDINGS: [(&str, &str); 9] = [
+    ("rocket_chat", "logout"),
+    ("rocket_chat", "logout_others"),
+    ("rocket_chat", "admin_revoke"),
+    ("rocket_chat", "evicted"),
+    ("admin", "admin_revoke"),
+    ("admin", "admin_revoke_user"),
+    ("json_action", "logout"),
+    ("json_action", "evicted"),
+    ("sweep", "expired"),
+];
+
 impl StoreMetrics {
     fn collectors(&self) -> Vec<Box<dyn Collector>> {
         vec![
@@ -271,6 +310,15 @@ impl Metrics {
             &metrics.two_factor_checks,
             &["success", "invalid", "locked"],
         );
+        zeroed(&metrics.sessions_started, &OPENING_SURFACES);
+        for (surface, reason) in ENDINGS {
+            metrics.sessions_ended.with_label_values(&[surface, reason]);
+        }
+        for (surface, method) in LOGIN_WAYS {
+            for result in LOGIN_RESULTS {
+                metrics.logins.with_label_values(&[surface, method, result]);
+            }
+        }
         zeroed(
             &metrics.throttled,
             &["login_user", "login_ip", "two_factor"],
@@ -477,6 +525,45 @@ mod tests {
             ..Snapshot::default()
         });
         assert!(text.contains("sessiond_sessions_active 7"), "{text}");
+    }
+
+    #[test]
+    fn the_session_and_login_series_start_at_zero_with_labels_the_service_uses() {
+        let surfaces = [
+            Surface::RocketChat,
+            Surface::Admin,
+            Surface::JsonAction,
+            Surface::Sweep,
+        ]
+        .map(Surface::label);
+        let reasons = [
+            EndReason::Logout,
+            EndReason::LogoutOthers,
+            EndReason::AdminRevoke,
+            EndReason::AdminRevokeUser,
+            EndReason::Expired,
+            EndReason::Evicted,
+        ]
+        .map(EndReason::label);
+        for (surface, reason) in ENDINGS {
+            assert!(surfaces.contains(&surface) && reasons.contains(&reason));
+        }
+        for surface in OPENING_SURFACES
+            .iter()
+            .chain(LOGIN_WAYS.iter().map(|(s, _)| s))
+        {
+            assert!(surfaces.contains(surface), "{surface}");
+        }
+        let (_, text) = rendered();
+        for series in [
+            "sessiond_sessions_started_total{surface=\"json_action\"} 0",
+            "sessiond_sessions_ended_total{reason=\"expired\",surface=\"sweep\"} 0",
+            "sessiond_sessions_ended_total{reason=\"evicted\",surface=\"rocket_chat\"} 0",
+            "sessiond_logins_total{method=\"password\",result=\"failed\",surface=\"rocket_chat\"} 0",
+            "sessiond_logins_total{method=\"resume\",result=\"success\",surface=\"rocket_chat\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use crate::config::Settings;
 use crate::db::{DbError, DbPool};
@@ -322,6 +323,14 @@ impl Worker {
             self.caught_up();
             return Next::NewEvent(until_renewal);
         }
+        // Each round of delivery is a trace of its own, with its store calls.
+        let span = tracing::info_span!("webhook delivery", webhook.endpoint = %self.endpoint.id);
+        self.deliver_up_to(cursor, head).instrument(span).await
+    }
+
+    /// Delivers the events after `cursor` up to `head` that the endpoint
+    /// wants, in order, until one fails or the lease is due for renewal.
+    async fn deliver_up_to(&mut self, cursor: i64, head: i64) -> Next {
         let kinds = self.kinds.clone();
         let batch = self
             .pool

@@ -174,6 +174,30 @@ async fn spans_of_a_request_its_store_calls_and_its_password_hash_continue_the_c
         attribute(&store_calls[0]["attributes"], "db.system.name").unwrap()["stringValue"],
         "sqlite"
     );
+    // Work outside requests: each sweep is a trace with its store call, and
+    // no store call is a trace of one span.
+    let sweep = spans
+        .iter()
+        .find(|(_, span)| span["name"] == "sweep")
+        .map(|(_, span)| span)
+        .unwrap_or_else(|| panic!("the start-up sweep's span among {spans:#?}"));
+    assert!(
+        spans.iter().any(
+            |(_, span)| span["name"] == "store call" && span["parentSpanId"] == sweep["spanId"]
+        ),
+        "{spans:#?}"
+    );
+    for (_, span) in spans
+        .iter()
+        .filter(|(_, span)| span["name"] == "store call")
+    {
+        assert!(
+            span["parentSpanId"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "a store call without a parent: {span:#}"
+        );
+    }
     // No header or body reached a span.
     let exported = format!("{spans:?}");
     assert!(!exported.contains(&password), "{exported}");
