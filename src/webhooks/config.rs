@@ -106,8 +106,20 @@ pub fn parse_endpoints(value: &str) -> Result<Vec<Endpoint>, String> {
         let mut types: Vec<EventType> = Vec::new();
         for word in words {
             let matched = parse_type(word).ok_or_else(|| {
+                // A word that cannot be a type may be a URL, or part of one
+                // (a space in its credentials): it is not shown.
+                let plain = word
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.*-".contains(&b));
+                let asked = if plain {
+                    format!("`{word}`, which is no event type")
+                } else {
+                    "a word that is no event type and is not shown (it may be another URL: \
+                     separate endpoints with `;`, and percent-encode spaces in credentials)"
+                        .to_owned()
+                };
                 format!(
-                    "{URLS_VAR}: endpoint {number} ({}) asks for `{word}`, which is no event type; \
+                    "{URLS_VAR}: endpoint {number} ({}) asks for {asked}; \
                      known types: {}, or a family such as `two_factor.*`",
                     redact(raw_url),
                     EventType::ALL.map(EventType::as_str).join(", ")
@@ -347,6 +359,23 @@ mod tests {
         assert!(!message.contains("hunter2"), "{message}");
         assert!(!message.contains("s3cret"), "{message}");
         assert!(message.contains("a.example"), "{message}");
+        // Two URLs separated by a space instead of `;`, and a space inside
+        // credentials: the second part is not shown either.
+        for urls in [
+            "https://a.example/in?token=Q1SECRET https://bot:hunter2@b.example/hook?key=Q2SECRET",
+            "http://us er:pa55word@c.example/x?token=Q3SECRET",
+        ] {
+            let message = refused(urls, Some(SECRET));
+            for secret in ["hunter2", "pa55word", "Q1SECRET", "Q2SECRET", "Q3SECRET"] {
+                assert!(!message.contains(secret), "{message}");
+            }
+            assert!(message.contains("separate endpoints with `;`"), "{message}");
+        }
+        let message = refused("https://a.example session.nope", Some(SECRET));
+        assert!(
+            message.contains("`session.nope`, which is no event type"),
+            "{message}"
+        );
     }
 
     #[test]
