@@ -89,6 +89,9 @@ pub async fn json_body<T: DeserializeOwned>(
     if !is_json(req) {
         return Err(Error::UnsupportedMediaType);
     }
+    if announced_over(req, limit) {
+        return Err(Error::PayloadTooLarge { limit });
+    }
     let body = payload
         .to_bytes_limited(limit)
         .await
@@ -103,6 +106,17 @@ pub async fn json_body<T: DeserializeOwned>(
             )
         })?;
     serde_json::from_slice(&body).map_err(|e| json_error(JsonPayloadError::Deserialize(e), limit))
+}
+
+/// Whether the request's `Content-Length` already puts its body over
+/// `limit`. Such a body is refused before any of it is read, rather than
+/// after the client has sent it or the body deadline has passed.
+pub fn announced_over(req: &HttpRequest, limit: usize) -> bool {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|length| length > limit as u64)
 }
 
 /// Whether the request says its body is JSON. Endpoints that take a body

@@ -358,6 +358,11 @@ async fn a_login_burst_hashes_at_most_the_cap_at_once(store: Store) {
 /// Sends the head and part of the body, then nothing; returns what the
 /// server answered and whether it then closed the connection.
 fn send_partial_body(app: &TestApp, path: &str) -> (String, bool) {
+    send_partial_body_of(app, path, 100)
+}
+
+/// [`send_partial_body`], announcing a body of `length` bytes.
+fn send_partial_body_of(app: &TestApp, path: &str, length: usize) -> (String, bool) {
     let address = app.address.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).unwrap();
     stream
@@ -366,7 +371,7 @@ fn send_partial_body(app: &TestApp, path: &str) -> (String, bool) {
     write!(
         stream,
         "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-         Content-Length: 100\r\n\r\n{{\"user\""
+         Content-Length: {length}\r\n\r\n{{\"user\""
     )
     .unwrap();
     let mut received = Vec::new();
@@ -396,6 +401,25 @@ async fn a_body_that_never_arrives_gets_408_and_the_connection_is_closed(store: 
     assert!(closed, "the connection was left open");
 }
 
+/// A body whose `Content-Length` is over the limit gets 413 at once, not
+/// after the body deadline (an hour here; the client waits 20 s at most).
+async fn a_body_announced_over_the_limit_gets_413_before_it_is_sent(store: Store) {
+    let app = spawn_app_with(store, |settings| {
+        settings.body_timeout_seconds = 3600;
+        settings.max_body_bytes = 65_536;
+    })
+    .await;
+    let (response, closed) =
+        tokio::task::block_in_place(|| send_partial_body_of(&app, "/api/v1/login", 70_000));
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(closed, "the connection was left open");
+    let (response, closed) =
+        tokio::task::block_in_place(|| send_partial_body_of(&app, "/api", 70_000));
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"errorCode\":34006"), "{response}");
+    assert!(closed, "the connection was left open");
+}
+
 async fn made_up_methods_share_one_metrics_label(store: Store) {
     let app = spawn_app(store).await;
     for i in 0..30 {
@@ -420,5 +444,6 @@ on_both_stores!(
     parallel_wrong_codes_are_checked_at_most_the_limit,
     a_login_burst_hashes_at_most_the_cap_at_once,
     a_body_that_never_arrives_gets_408_and_the_connection_is_closed,
+    a_body_announced_over_the_limit_gets_413_before_it_is_sent,
     made_up_methods_share_one_metrics_label,
 );

@@ -119,7 +119,13 @@ pub(super) async fn handle(
         return HttpResponse::UnsupportedMediaType()
             .json(Reply::failure(ActionError::NotJson).into_json());
     }
-    let (reply, timed_out) = match read_envelope(payload, state.settings.max_body_bytes).await {
+    let limit = state.settings.max_body_bytes;
+    let read = if super::announced_over(&req, limit) {
+        Err(ActionError::BodyTooLarge { limit })
+    } else {
+        read_envelope(payload, limit).await
+    };
+    let (reply, timed_out) = match read {
         Ok(body) => (run(&req, &state, body).await, false),
         Err(error) => {
             let timed_out = matches!(error, ActionError::BodyTimeout);
