@@ -10,7 +10,8 @@ use crate::app::{self, Application};
 use crate::config::{LogFormat, PurgeArgs, Settings, StoreArgs};
 use crate::db;
 use crate::domain::ended_by::EndedBy;
-use crate::domain::{clock, password, username::Username};
+use crate::domain::username::{display_name, shown, Username};
+use crate::domain::{clock, password};
 use crate::error::Error;
 use crate::service;
 use crate::store::{self, sessions, users};
@@ -132,8 +133,8 @@ pub enum SessionsCommand {
         /// Include ended and expired sessions.
         #[arg(long)]
         all: bool,
-        /// At most this many rows.
-        #[arg(long, default_value_t = 100)]
+        /// At most this many rows (1 to 100000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100_000))]
         limit: i64,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
@@ -337,7 +338,10 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
             let username = Username::parse(&username).map_err(anyhow::Error::msg)?;
             let password = read_password(&password)?;
             let hash = password::hash(&password).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
-            let name = name.unwrap_or_else(|| username.as_str().to_owned());
+            let name = match name {
+                Some(name) => display_name(&name).map_err(anyhow::Error::msg)?,
+                None => username.as_str().to_owned(),
+            };
             let created = users::create(&mut conn, &username, &name, &hash, admin, now);
             match created {
                 Ok(user) => println!("created user {} (userId {})", user.username, user.guid),
@@ -421,6 +425,11 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Reset2fa { username } => {
             let user = find_user(&mut conn, &username)?;
+            if !user.totp_enabled {
+                // Nothing to turn off: no session ends, nothing is recorded.
+                println!("{username} has no TOTP turned on; nothing changed");
+                return Ok(());
+            }
             service::totp::turn_off(&mut conn, &user, now)?;
             let ended = service::sessions::end_all(
                 &mut conn,
@@ -438,7 +447,7 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
             let hash = password::hash(&password).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
             let key = crate::domain::username::lookup_key(&username);
             if !users::set_password_hash(&mut conn, &key, &hash, now)? {
-                bail!("no user named {username}");
+                bail!("no user named {}", shown(&username));
             }
             println!("password changed for {username}");
         }
@@ -450,7 +459,7 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
             };
             let key = crate::domain::username::lookup_key(&username);
             if !users::set_roles(&mut conn, &key, roles, now)? {
-                bail!("no user named {username}");
+                bail!("no user named {}", shown(&username));
             }
             println!("{username} is now {role}");
         }
@@ -461,7 +470,8 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
 /// The user named `username`, or an error that says there is none.
 fn find_user(conn: &mut db::AnyConnection, username: &str) -> anyhow::Result<users::User> {
     let key = crate::domain::username::lookup_key(username);
-    users::find_by_username_key(conn, &key)?.with_context(|| format!("no user named {username}"))
+    users::find_by_username_key(conn, &key)?
+        .with_context(|| format!("no user named {}", shown(username)))
 }
 
 /// A user as the JSON listings show them: never a secret or hash.
@@ -540,7 +550,7 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
             let request = sessions::lists::Newest {
                 username_keys: &keys,
                 include_ended: all,
-                limit: limit.clamp(1, 100_000),
+                limit,
                 ..Default::default()
             };
             let rows = sessions::lists::newest(&mut conn, &request, now)?;
@@ -616,12 +626,22 @@ fn sessions_command(settings: &Settings, command: SessionsCommand) -> anyhow::Re
                 Ok(id) => id,
                 Err(_) => sessions::find_by_session_id(&mut conn, &session)?
                     .map(|s| s.id)
-                    .with_context(|| format!("no session {session}"))?,
+                    .with_context(|| {
+                        format!(
+                            "no session with sessionId {}: name a session by its numeric ID \
+                             or its 17-character sessionId (`sessiond sessions list`)",
+                            shown(&session)
+                        )
+                    })?,
+            };
+            let named = match session.parse::<i64>() {
+                Ok(_) => format!("ID {session}"),
+                Err(_) => format!("sessionId {session}"),
             };
             let target = service::sessions::Target::Active(id);
             match service::sessions::end(&mut conn, target, by_cli(), now) {
                 Ok(_) => {}
-                Err(Error::NotFound(_)) => bail!("no active session with ID {session}"),
+                Err(Error::NotFound(_)) => bail!("no active session with {named}"),
                 Err(other) => return Err(other.into()),
             }
             println!("revoked session {session}");

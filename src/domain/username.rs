@@ -42,6 +42,37 @@ impl fmt::Display for Username {
     }
 }
 
+/// The longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 128;
+
+/// A display name: 1 to 128 characters, none of them a control character
+/// (it is printed in tables, logs and the dashboard, one line each).
+pub fn display_name(raw: &str) -> Result<String, String> {
+    let chars = raw.chars().count();
+    if raw.trim().is_empty() || chars > MAX_DISPLAY_NAME_CHARS {
+        return Err(format!(
+            "the name must be 1 to {MAX_DISPLAY_NAME_CHARS} characters and not blank, got {chars}"
+        ));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(
+            "the name must not contain control characters (line breaks, tabs, escapes)".into(),
+        );
+    }
+    Ok(raw.to_owned())
+}
+
+/// A name a person typed, for a message: as it is when it is plain,
+/// quoted and escaped when it is empty or holds spaces or control
+/// characters, so the message shows exactly what was asked for.
+pub fn shown(raw: &str) -> String {
+    if !raw.is_empty() && !raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        raw.to_owned()
+    } else {
+        format!("{raw:?}")
+    }
+}
+
 /// The lookup key for any string a client sends as a username.
 pub fn lookup_key(raw: &str) -> String {
     raw.to_lowercase()
@@ -50,6 +81,25 @@ pub fn lookup_key(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_are_one_line_of_at_most_128_characters() {
+        assert_eq!(display_name("Ada Lovelace").unwrap(), "Ada Lovelace");
+        assert!(display_name(&"é".repeat(128)).is_ok());
+        assert!(display_name(&"é".repeat(129)).is_err());
+        assert!(display_name("").is_err());
+        assert!(display_name("   ").is_err());
+        assert!(display_name("Evil\nName").is_err());
+        assert!(display_name("red\u{1b}[31m").is_err());
+    }
+
+    #[test]
+    fn names_in_messages_are_quoted_when_they_are_not_plain() {
+        assert_eq!(shown("bob"), "bob");
+        assert_eq!(shown(""), "\"\"");
+        assert_eq!(shown(" bob"), "\" bob\"");
+        assert_eq!(shown("a\u{7}"), "\"a\\u{7}\"");
+    }
 
     #[test]
     fn accepts_1_to_64_bytes_and_folds_case() {

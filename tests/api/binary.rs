@@ -709,6 +709,40 @@ async fn the_cli_answers_scripts_in_json_and_manages_a_users_lifecycle(store: St
         false
     );
     let dana = app.login("dana", USER_PASSWORD).await;
+    // Again, with no TOTP to turn off: nothing changes, no session ends.
+    let (ok, out, err) = run(&url, &["user", "reset-2fa", "dana"], None);
+    assert!(ok && out.contains("nothing changed"), "{out} {err}");
+    assert_eq!(app.get_as("/api/v1/me", &dana).await.status(), 200);
+
+    // Names the tables could not print on one line, and limits that are no limit.
+    for args in [
+        &[
+            "user",
+            "add",
+            "erin",
+            "--password",
+            "-",
+            "--name",
+            "Evil\nName",
+        ][..],
+        &[
+            "user",
+            "add",
+            "erin",
+            "--password",
+            "-",
+            "--name",
+            "\u{1b}[31mred",
+        ],
+        &["user", "add", "erin", "--password", "-", "--name", ""],
+        &["sessions", "list", "--limit", "0"],
+    ] {
+        let (ok, out, err) = run(&url, args, Some(USER_PASSWORD));
+        assert!(!ok, "{args:?}: {out}");
+        assert!(!err.is_empty(), "{args:?} says why");
+    }
+    let (ok, _, err) = run(&url, &["user", "show", ""], None);
+    assert!(!ok && err.contains(r#"no user named """#), "{err}");
 
     // Deleted: gone, with the sessions.
     let (ok, out, _) = run(&url, &["user", "delete", "dana"], None);
