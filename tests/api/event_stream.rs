@@ -531,6 +531,12 @@ async fn streams_refuse_whom_list_all_refuses_and_bad_parameters(store: Store) {
             Some("abc"),
             "'Last-Event-ID' must be the id of an event",
         ),
+        // A good header does not hide a bad query parameter.
+        (
+            "/api/v1/sessions/events?lastEventId=abc",
+            Some("5"),
+            "'lastEventId' must be the id of an event",
+        ),
         (
             "/api/v1/sessions/events?type=login.failed&type=login.failed",
             None,
@@ -551,6 +557,21 @@ async fn streams_refuse_whom_list_all_refuses_and_bad_parameters(store: Store) {
         assert_eq!(refused["errorType"], "invalid-params", "{path}: {refused}");
         assert!(error_of(&refused).contains(expected), "{path}: {refused}");
     }
+    let twice = app
+        .client
+        .get(app.url("/api/v1/sessions/events"))
+        .headers(admin.headers())
+        .header("Last-Event-ID", "5")
+        .header("Last-Event-ID", "7")
+        .send()
+        .await
+        .unwrap();
+    let (status, refused) = body(twice).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        error_of(&refused).contains("must be sent once"),
+        "{refused}"
+    );
     let (status, refused) = body(app.get_as("/api/v1/sessions/events?since=1", &admin).await).await;
     assert_eq!(status, 400);
     assert_eq!(refused["details"]["additionalProperty"], "since");

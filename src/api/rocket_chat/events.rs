@@ -433,23 +433,31 @@ fn stream_query(req: &HttpRequest, scope: Scope) -> Result<StreamQuery, Error> {
     };
     // The header is what a reconnecting EventSource sends, and the newer:
     // it wins over the query. Empty, it means no id, as in the SSE standard.
-    let header = match req.headers().get(LAST_EVENT_ID) {
-        Some(value) => Some(value.to_str().map_err(|_| {
+    // Both are checked whenever sent, and the header may be sent once.
+    let mut headers = req.headers().get_all(LAST_EVENT_ID);
+    let header = match (headers.next(), headers.next()) {
+        (_, Some(_)) => {
+            return Err(Error::InvalidParams(
+                "'Last-Event-ID' must be sent once, with the id of the last event received".into(),
+            ))
+        }
+        (Some(value), None) => Some(value.to_str().map_err(|_| {
             Error::InvalidParams(
                 "'Last-Event-ID' must be the id of an event received (a non-negative integer)"
                     .into(),
             )
         })?),
-        None => None,
-    };
-    let resume = match (
-        header.filter(|v| !v.trim().is_empty()),
-        param(&pairs, "lastEventId"),
-    ) {
-        (Some(raw), _) => Some(event_id("Last-Event-ID", raw)?),
-        (None, Some(raw)) => Some(event_id("lastEventId", raw)?),
         (None, None) => None,
     };
+    let from_header = match header.filter(|v| !v.trim().is_empty()) {
+        Some(raw) => Some(event_id("Last-Event-ID", raw)?),
+        None => None,
+    };
+    let from_query = match param(&pairs, "lastEventId") {
+        Some(raw) => Some(event_id("lastEventId", raw)?),
+        None => None,
+    };
+    let resume = from_header.or(from_query);
     Ok(StreamQuery { kinds, resume })
 }
 
