@@ -910,6 +910,33 @@ async fn the_audit_trail_filters_by_user_type_and_time(store: Store) {
     );
     assert_eq!(audit_ids(&audit(&app, &admin, &range).await), since);
 
+    // Times finer than the millisecond the store keeps select exactly: the
+    // newest event (at T) is at or after T, not at or after T + 1 ns, and
+    // before T + 1 ns.
+    let newest = audit(&app, &admin, "?count=1").await;
+    let (id, at) = (
+        newest["events"][0]["id"].as_i64().unwrap(),
+        newest["events"][0]["timestamp"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let finer = |nanos: &str| at.replace('Z', &format!("{nanos}Z"));
+    let first = |query: String| {
+        let app = &app;
+        let admin = &admin;
+        async move { audit_ids(&audit(app, admin, &query).await).first().copied() }
+    };
+    assert_eq!(first(format!("?since={at}")).await, Some(id));
+    assert_ne!(first(format!("?since={}", finer("000001"))).await, Some(id));
+    assert_eq!(first(format!("?until={}", finer("000001"))).await, Some(id));
+    let between = format!("?since={}&until={}", finer("000001"), finer("000002"));
+    assert_eq!(
+        audit_ids(&audit(&app, &admin, &between).await),
+        Vec::<i64>::new(),
+        "no millisecond lies between: no events, and no error"
+    );
+
     // A cursor belongs to its filters.
     let page = audit(&app, &admin, "?type=login.failed&count=1").await;
     let cursor = page["nextCursor"].as_str().unwrap();

@@ -336,8 +336,8 @@ fn event_id(name: &str, raw: &str) -> Result<i64, Error> {
         })
 }
 
-/// An ISO-8601 timestamp with a time zone, as UTC to the millisecond (as
-/// the store keeps times), within the years 1 to 9999.
+/// An ISO-8601 timestamp with a time zone, as UTC at the precision sent,
+/// within the years 1 to 9999.
 fn timestamp(name: &str, raw: &str) -> Result<NaiveDateTime, Error> {
     let parsed = DateTime::parse_from_rfc3339(raw).or_else(|error| {
         // A `+` left unencoded in a query string arrives as a space:
@@ -353,17 +353,26 @@ fn timestamp(name: &str, raw: &str) -> Result<NaiveDateTime, Error> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .unwrap_or(NaiveDateTime::MIN);
     parsed
-        .map(|t| {
-            t.naive_utc()
-                .trunc_subsecs(3)
-                .clamp(earliest, clock::far_future())
-        })
+        .map(|t| t.naive_utc().clamp(earliest, clock::far_future()))
         .map_err(|_| {
             Error::InvalidParams(format!(
                 "'{name}' must be an ISO-8601 timestamp with a time zone, such as \
                  2025-01-31T09:30:00Z or 2025-01-31T10:30:00%2B01:00, got \"{raw}\""
             ))
         })
+}
+
+/// The first whole millisecond at or after `t`. The store keeps event
+/// times to the millisecond, so "at or after `t`" and "before `t`" select
+/// exactly the events they would at any finer precision when `t` is
+/// rounded up.
+fn ceil_millis(t: NaiveDateTime) -> NaiveDateTime {
+    let whole = t.trunc_subsecs(3);
+    if whole == t {
+        t
+    } else {
+        whole + chrono::TimeDelta::milliseconds(1)
+    }
 }
 
 /// `count`: 0 or absent is the default, above the largest is clamped (as
@@ -867,21 +876,19 @@ fn audit_request(req: &HttpRequest, secrets: &SecretBox) -> Result<AuditRequest,
         None => Vec::new(),
     };
     kinds.sort();
-    let since = param(&pairs, "since")
-        .map(|raw| timestamp("since", raw))
-        .transpose()?;
-    let until = param(&pairs, "until")
-        .map(|raw| timestamp("until", raw))
-        .transpose()?;
+    let (raw_since, raw_until) = (param(&pairs, "since"), param(&pairs, "until"));
+    let since = raw_since.map(|raw| timestamp("since", raw)).transpose()?;
+    let until = raw_until.map(|raw| timestamp("until", raw)).transpose()?;
     if let (Some(since), Some(until)) = (since, until) {
         if since >= until {
             return Err(Error::InvalidParams(format!(
-                "'since' must be before 'until'; got since {} and until {}",
-                clock::iso_millis(since),
-                clock::iso_millis(until)
+                "'since' must be before 'until'; got since \"{}\" and until \"{}\"",
+                raw_since.unwrap_or_default(),
+                raw_until.unwrap_or_default()
             )));
         }
     }
+    let (since, until) = (since.map(ceil_millis), until.map(ceil_millis));
     let context = format!(
         "audit|{}|{}|{}|{}",
         user_id.as_deref().unwrap_or(""),
