@@ -11,6 +11,7 @@ pub mod json_action;
 pub mod methods;
 pub mod rocket_chat;
 pub mod routes;
+pub mod unique_keys;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::header;
@@ -105,7 +106,20 @@ pub async fn json_body<T: DeserializeOwned>(
                 format!("Unreadable request body: {e}"),
             )
         })?;
+    if let Some(key) = unique_keys::repeated_key(&body) {
+        return Err(repeated(&key));
+    }
     serde_json::from_slice(&body).map_err(|e| json_error(JsonPayloadError::Deserialize(e), limit))
+}
+
+/// A body that names a key twice in one object.
+fn repeated(key: &str) -> Error {
+    Error::bad_request(
+        "error-invalid-json",
+        format!(
+            "Malformed JSON body: the key {key:?} appears twice in one object; send each key once"
+        ),
+    )
 }
 
 /// Whether the request's `Content-Length` already puts its body over

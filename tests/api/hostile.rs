@@ -401,6 +401,39 @@ async fn a_body_that_never_arrives_gets_408_and_the_connection_is_closed(store: 
     assert!(closed, "the connection was left open");
 }
 
+/// A body that names a key twice is refused before anything is done: which
+/// of the two counts would depend on the parser that reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_names_a_key_twice_is_refused() {
+    let app = spawn_app(Store::Sqlite).await;
+    app.create_user("bob", false);
+    let response = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .header("content-type", "application/json")
+        .body(r#"{"user":"admin","password":"wrong","user":"bob"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, refused) = body(response).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["errorType"], "error-invalid-json");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains(r#"the key "user" appears twice"#),
+        "{refused}"
+    );
+    let text = app.get_text("/metrics").await;
+    assert!(
+        text.contains(
+            r#"sessiond_logins_total{method="password",result="failed",surface="rocket_chat"} 0"#
+        ),
+        "no attempt was counted against anyone: {text}"
+    );
+}
+
 /// A body whose `Content-Length` is over the limit gets 413 at once, not
 /// after the body deadline (an hour here; the client waits 20 s at most).
 async fn a_body_announced_over_the_limit_gets_413_before_it_is_sent(store: Store) {

@@ -163,6 +163,11 @@ async fn read_envelope(
         }
         Ok(Ok(bytes)) => bytes,
     };
+    if let Some(key) = super::unique_keys::repeated_key(&bytes) {
+        return Err(ActionError::InvalidJson(format!(
+            "the key {key:?} appears twice in one object; send each key once"
+        )));
+    }
     match serde_json::from_slice::<Value>(&bytes) {
         Err(error) => Err(ActionError::InvalidJson(error.to_string())),
         Ok(Value::Object(body)) => Ok(body),

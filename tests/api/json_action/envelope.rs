@@ -82,6 +82,13 @@ async fn every_envelope_error_has_its_code_and_message(store: Store) {
                 .into(),
         ),
         (
+            br#"{"action":"pingSession","action":"deleteSession"}"#,
+            34001,
+            "The request body is not valid JSON: the key \"action\" appears twice in one object; \
+             send each key once."
+                .into(),
+        ),
+        (
             b"action=listSessions",
             34001,
             "The request body is not valid JSON: expected value at line 1 column 1.".into(),
