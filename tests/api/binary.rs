@@ -714,27 +714,12 @@ async fn the_cli_answers_scripts_in_json_and_manages_a_users_lifecycle(store: St
     assert!(ok && out.contains("nothing changed"), "{out} {err}");
     assert_eq!(app.get_as("/api/v1/me", &dana).await.status(), 200);
 
-    // Names the tables could not print on one line, and limits that are no limit.
+    // Names the tables could not print on one line, and a limit that is no limit.
+    let add = |name| ["user", "add", "erin", "--password", "-", "--name", name];
     for args in [
-        &[
-            "user",
-            "add",
-            "erin",
-            "--password",
-            "-",
-            "--name",
-            "Evil\nName",
-        ][..],
-        &[
-            "user",
-            "add",
-            "erin",
-            "--password",
-            "-",
-            "--name",
-            "\u{1b}[31mred",
-        ],
-        &["user", "add", "erin", "--password", "-", "--name", ""],
+        &add("Evil\nName")[..],
+        &add("\u{1b}[31mred"),
+        &add(""),
         &["sessions", "list", "--limit", "0"],
     ] {
         let (ok, out, err) = run(&url, args, Some(USER_PASSWORD));
