@@ -122,6 +122,11 @@ impl Application {
                 .into_app()
         })
         .shutdown_timeout(30)
+        // A client that closes its side of the connection is gone: the
+        // request it was waiting for is dropped at once. This is how a
+        // closed event stream gives its slot back without waiting for a
+        // write to fail, and how work for a client that left stops.
+        .h1_allow_half_closed(false)
         // Store work runs on the blocking pool. Threads beyond the
         // connections they can use would only wait for one, each with its
         // own stack and allocator arena; queued work waits the same.

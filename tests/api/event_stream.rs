@@ -640,6 +640,23 @@ async fn a_user_may_hold_only_so_many_streams() {
         error_of(&busy).contains("already serves 4 event streams"),
         "{busy}"
     );
+
+    // A client that goes away gives its slot back when the server sees the
+    // connection close, not at the next keep-alive (every 15 s).
+    drop(open.pop());
+    let mut open_now = None;
+    for _ in 0..50 {
+        open_now = app.metric("sessiond_event_streams_open").await;
+        if open_now == Some(3.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(open_now, Some(3.0), "the closed stream's slot is free");
+    Sse::open(&app, "/api/v1/sessions/events.me", &alice, &[])
+        .await
+        .opening()
+        .await;
 }
 
 async fn a_stream_ends_when_its_session_ends_or_loses_the_role(store: Store) {
