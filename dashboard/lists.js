@@ -33,6 +33,8 @@ export class SessionList {
     this.stack = new CursorStack();
     this.nextCursor = null;
     this.sequence = 0;
+    // The load the user asked for, while it is under way.
+    this.asked = null;
     this.page = null;
     // An error is shown with a Retry button: live updates leave it to the user.
     this.failed = false;
@@ -111,9 +113,22 @@ export class SessionList {
   /**
    * Loads the page the cursor stack points at. `quiet` (live updates):
    * the rows stay until the new ones come, no two-factor prompt opens, and
-   * an error is returned instead of shown.
+   * an error is returned instead of shown. A live update never replaces a
+   * load the user asked for that is still under way: that one brings fresh
+   * rows, or shows its error, itself.
    */
   async load({ keepRows = false, quiet = false } = {}) {
+    if (quiet) return this.asked ? null : this.fetchPage({ keepRows, quiet });
+    const asked = Symbol('asked');
+    this.asked = asked;
+    try {
+      return await this.fetchPage({ keepRows, quiet });
+    } finally {
+      if (this.asked === asked) this.asked = null;
+    }
+  }
+
+  async fetchPage({ keepRows, quiet }) {
     const sequence = ++this.sequence;
     this.results.setAttribute('aria-busy', 'true');
     if (!quiet && (!keepRows || !this.page)) fill(this.results, loading(`Loading ${this.label}…`));
