@@ -47,6 +47,9 @@ impl StoredEvent {
     }
 }
 
+/// Rows per `INSERT`: six parameters each, well below SQLite's 32,766.
+const ROWS_PER_INSERT: usize = 1_000;
+
 #[derive(Insertable)]
 #[diesel(table_name = session_events)]
 struct NewRow<'a> {
@@ -73,17 +76,27 @@ pub fn append(conn: &mut Conn, events: &[Event]) -> DbResult<()> {
                 .bind::<diesel::sql_types::BigInt, _>(ORDER_LOCK)
                 .execute(pg)?;
         }
-        for event in events {
-            diesel::insert_into(session_events::table)
-                .values(NewRow {
-                    event_id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
-                    kind: event.kind.as_str(),
-                    occurred_at: event.at,
-                    user_id: &event.user_id,
-                    session_id: &event.session_id,
-                    data: Value::Object(event.data.clone()).to_string(),
-                })
-                .execute(conn)?;
+        let rows: Vec<NewRow> = events
+            .iter()
+            .map(|event| NewRow {
+                event_id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+                kind: event.kind.as_str(),
+                occurred_at: event.at,
+                user_id: &event.user_id,
+                session_id: &event.session_id,
+                data: Value::Object(event.data.clone()).to_string(),
+            })
+            .collect();
+        // Many rows per statement (ending every session of a user, the
+        // sweep), in chunks below SQLite's limit on bound parameters.
+        // (The connection enum has no multi-row INSERT: each backend's own.)
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let insert = diesel::insert_into(session_events::table).values(chunk);
+            match conn {
+                #[cfg(feature = "postgres")]
+                crate::db::AnyConnection::Postgresql(pg) => insert.execute(pg)?,
+                crate::db::AnyConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+            };
         }
         Ok::<_, diesel::result::Error>(())
     })

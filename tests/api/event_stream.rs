@@ -21,6 +21,7 @@ const WRONG_PASSWORD: &str = "not-the-password-3fd1";
 
 on_both_stores!(
     live_events_arrive_in_order_with_id_event_and_data,
+    ending_thousands_of_sessions_records_an_event_for_each,
     resuming_replays_exactly_the_events_after_the_last_id,
     the_type_filter_keeps_only_those_types,
     streams_refuse_whom_list_all_refuses_and_bad_parameters,
@@ -1092,4 +1093,26 @@ async fn bad_audit_parameters_get_400_saying_what_to_fix(store: Store) {
         (status, refused["errorType"].as_str()),
         (400, Some("totp-required"))
     );
+}
+
+/// A change that ends thousands of sessions records one event for each,
+/// written many rows to an INSERT (more than one INSERT's worth here).
+async fn ending_thousands_of_sessions_records_an_event_for_each(store: Store) {
+    let app = spawn_app(store).await;
+    let (admin, _) = app.admin_past_2fa().await;
+    app.create_user("alice", false);
+    let alice = app.login("alice", USER_PASSWORD).await;
+    app.bulk_sessions("alice", 2_500);
+    let (status, ended) = body(
+        app.post_as("/api/v1/sessions/logout.others", &alice, &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["count"], 2_500, "{ended}");
+    let query = format!("?type=session.ended&userId={}&count=500", alice.user_id);
+    let ids = all_pages(&app, &admin, &query).await;
+    assert_eq!(ids.len(), 2_500);
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 2_500, "each once");
 }
